@@ -1,0 +1,42 @@
+"""Running a stream worker: wait for the broker with back-off, then hand over to Faust."""
+
+from __future__ import annotations
+
+import logging
+
+from tenacity import before_sleep_log, retry, retry_if_result, wait_exponential
+
+from shopstream.config import Settings
+from shopstream.localkafka import broker_answers
+from shopstream.topics import create_topics
+
+log = logging.getLogger(__name__)
+
+
+def wait_for_broker(settings: Settings) -> None:
+    """Block until the broker answers, logging each failed try and backing off up to a cap."""
+    if broker_answers(settings.kafka_bootstrap):
+        return
+    log.warning("Kafka at %s is not reachable; retrying with back-off (Ctrl-C to stop)",
+                settings.kafka_bootstrap)
+    retry(
+        retry=retry_if_result(lambda ok: not ok),
+        wait=wait_exponential(multiplier=0.5, max=settings.broker_retry_max_s),
+        before_sleep=before_sleep_log(log, logging.WARNING),
+    )(broker_answers)(settings.kafka_bootstrap)
+    log.info("Kafka at %s answers", settings.kafka_bootstrap)
+
+
+def run_worker(settings: Settings) -> int:
+    import faust
+
+    from streams.app import create_app
+
+    wait_for_broker(settings)
+    create_topics(settings)  # idempotent; source topics must exist with the table's partitions
+    settings.worker_data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    # web host/port/bind come from the app's settings (see streams.app.create_app)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()  # returns through SystemExit when stopped
+    return 0
