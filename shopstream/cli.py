@@ -7,6 +7,7 @@ Each subcommand's heavy imports (Faust, torch) happen inside its handler, so
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -19,6 +20,10 @@ from shopstream.config import Settings, load_settings
 log = logging.getLogger("shopstream")
 
 Handler = Callable[[argparse.Namespace, Settings], int]
+
+# Packages that add their own subcommands: each has ``register(subparsers)`` that adds a
+# parser whose ``func`` default is a Handler. Their module level must import nothing heavy.
+SUBCOMMAND_MODULES = ("export.cli", "schemas.cli")
 
 
 class UsageError(Exception):
@@ -119,9 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--events", type=int, default=300, help="generated events to send")
     demo.set_defaults(func=_demo)
 
+    for module in SUBCOMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     for name, issue, help_text in (
         ("replay", 6, "load historical logs into the event topics"),
-        ("export", 4, "train, evaluate and export the model"),
         ("bench", 5, "run the benchmarks"),
     ):
         p = sub.add_parser(name, help=f"{help_text} (not built yet)")
