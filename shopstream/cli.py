@@ -87,10 +87,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from shopstream.demo import run_demo
-
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be a positive number of seconds")
+    from shopstream.demo import run_demo
+
     return run_demo(settings, duration=args.duration, n_events=args.events)
 
 

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         30.0, gt=0, description="longest back-off between tries to reach the broker"
     )
 
+    # --- tests -----------------------------------------------------------------
+    test_kafka_bootstrap: str | None = Field(
+        None, description="tests reuse this broker instead of starting their own"
+    )
+
     @field_validator("kafka_bootstrap")
     @classmethod
     def _bootstrap_has_port(cls, value: str) -> str:

@@ -72,6 +72,10 @@ def create_app(settings: Settings) -> faust.App:
             value=activity_summary(user_id, counts[user_id], decoded, int(time.time() * 1000)),
         )
 
+    @app.page("/health")  # type: ignore[arg-type]
+    async def health(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
+        return web.json({"status": "ok"})
+
     app.shopstream_settings = settings  # type: ignore[attr-defined]
     app.user_event_counts = counts  # type: ignore[attr-defined]
     return app

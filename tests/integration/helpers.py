@@ -1,0 +1,53 @@
+"""Small helpers for integration tests: produce JSON events, collect outputs by user."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer
+
+from shopstream.config import Settings
+from shopstream.kafkaio import make_consumer, make_producer, produce_all
+
+
+def send_json(settings: Settings, topic: str, events: Iterable[dict[str, Any]],
+              key_field: str = "user_id") -> None:
+    produce_all(make_producer(settings), topic,
+                [(str(e[key_field]).encode(), orjson.dumps(e)) for e in events])
+
+
+def send_raw(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    produce_all(make_producer(settings), topic, records)
+
+
+def collect(settings: Settings, topic: str, keep: Callable[[dict[str, Any]], bool],
+            until: Callable[[list[dict[str, Any]]], bool], timeout: float = 60.0
+            ) -> list[dict[str, Any]]:
+    """Read ``topic`` from the start, keeping decoded records that ``keep`` accepts, until
+    ``until(kept)`` is true; fails the test with what was seen when the time runs out."""
+    consumer: Consumer = make_consumer(settings, f"test-{uuid.uuid4().hex[:8]}")
+    consumer.subscribe([topic])
+    kept: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            record = orjson.loads(msg.value())
+            if keep(record):
+                kept.append(record)
+                if until(kept):
+                    return kept
+    finally:
+        consumer.close()
+    raise AssertionError(f"timed out on {topic}; kept {len(kept)}: {kept[-5:]}")
+
+
+def unique_users(n: int) -> list[str]:
+    tag = uuid.uuid4().hex[:6]
+    return [f"user-{tag}-{i}" for i in range(n)]
