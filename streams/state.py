@@ -104,6 +104,10 @@ class UserState:
         self.seen.append(key)
         self._seen_set.add(key)
 
+    def restore_seen_index(self) -> None:
+        """Rebuild the membership set after ``seen`` was replaced (as decoding does)."""
+        self._seen_set = set(self.seen)
+
     def features(self, now_ms: int) -> Features:
         return compute_features(self.window, now_ms, self.last_ts if self.events_total else None)
 

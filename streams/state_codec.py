@@ -1,60 +1,91 @@
 """A compact binary form of UserState for the RocksDB table (no pickle, no JSON).
 
-Layout, version 1 (every number an unsigned LEB128 varint unless said otherwise)::
+Layout, version 1. After the version byte comes one run of unsigned LEB128 varints, then
+the strings, then the remembered event keys::
 
     u8 version
-    events_total, last_ts, session_count, last_ts - session_start, session_events
-    n, then n window entries, oldest first:
-        u8 tag = code | id_kind << 3
-        item id (see below)
-        ts: the first entry as last_ts - ts, the others as ts - previous ts
-        dwell_ms
-    n, then n remembered event keys, 8 bytes big-endian each, oldest first
-    n, then n bought items, oldest first: u8 id_kind, item id
+    varints:
+        events_total, last_ts, session_count, last_ts - session_start, session_events
+        n_window, then per entry, oldest first:
+            tag = code | id_kind << 3, id, ts step, dwell_ms
+            (ts step: the first entry as last_ts - ts, the others as ts - previous ts)
+        n_bought, then per item, oldest first: id_kind, id
+        n_strings, then the UTF-8 byte length of each
+        n_seen
+    the strings' bytes, back to back
+    n_seen event keys, 8 bytes big-endian each, oldest first
 
-Item ids: id_kind 0 is a canonical decimal integer (the data files' ids) stored as a
-varint; id_kind 1 is any other string, stored as its UTF-8 length and bytes.
+Item ids by id_kind: 0, a canonical decimal integer (the data files' ids) as its value;
+1, any other text, as an index into the strings; 2, the same id as an earlier window
+entry: for a window entry, how many entries back; for a bought item, the entry's index.
 The limits come from the settings when decoding, not from the bytes: when they have
 shrunk since, only the newest entries are kept.
 """
 
 from __future__ import annotations
 
+import struct
+from collections import deque
+
 from streams.state import EVENT_NAMES, Interaction, StateLimits, UserState
 
 VERSION = 1
-_NUMERIC, _TEXT = 0, 1
-_MAX_NUMERIC = (1 << 63) - 1
+_INT, _TEXT, _SAME = 0, 1, 2
+_MAX_INT = (1 << 63) - 1
 
 
 class StateDecodeError(ValueError):
     """Stored bytes that are not a state this code can read."""
 
 
+class _Ids:
+    """Turns item ids into (kind, value) pairs, collecting the text ones."""
+
+    __slots__ = ("strings", "_index")
+
+    def __init__(self) -> None:
+        self.strings: list[bytes] = []
+        self._index: dict[str, int] = {}
+
+    def encode(self, item_id: str) -> tuple[int, int]:
+        if (item_id.isdigit() and item_id.isascii() and len(item_id) <= 19
+                and (item_id[0] != "0" or item_id == "0") and int(item_id) <= _MAX_INT):
+            return _INT, int(item_id)
+        at = self._index.get(item_id)
+        if at is None:
+            at = self._index[item_id] = len(self.strings)
+            self.strings.append(item_id.encode())
+        return _TEXT, at
+
+
 def encode_state(state: UserState) -> bytes:
-    out = bytearray((VERSION,))
-    _varint(out, state.events_total)
-    _varint(out, state.last_ts)
-    _varint(out, state.session_count)
-    _varint(out, state.last_ts - state.session_start_ms)
-    _varint(out, state.session_events)
-    _varint(out, len(state.window))
-    prev = state.last_ts
+    ids = _Ids()
+    last_ts = state.last_ts
+    nums = [state.events_total, last_ts, state.session_count,
+            last_ts - state.session_start_ms, state.session_events, len(state.window)]
+    where: dict[str, int] = {}  # item id -> index of its latest window entry
+    prev = last_ts
     for n, item in enumerate(state.window):
-        kind_tag = len(out)
-        out.append(0)
-        out[kind_tag] = item.code | _item_id(out, item.item_id) << 3
-        _varint(out, prev - item.ts if n == 0 else item.ts - prev)
+        back = where.get(item.item_id)
+        if back is not None:
+            kind, value = _SAME, n - back
+        else:
+            kind, value = ids.encode(item.item_id)
+        where[item.item_id] = n
+        nums += (item.code | kind << 3, value,
+                 prev - item.ts if n == 0 else item.ts - prev, item.dwell_ms)
         prev = item.ts
-        _varint(out, item.dwell_ms)
-    _varint(out, len(state.seen))
-    for key in state.seen:
-        out += key.to_bytes(8, "big")
-    _varint(out, len(state.bought))
+    nums.append(len(state.bought))
     for item_id in state.bought:
-        kind_at = len(out)
-        out.append(0)
-        out[kind_at] = _item_id(out, item_id)
+        at = where.get(item_id)
+        nums += (_SAME, at) if at is not None else ids.encode(item_id)
+    nums.append(len(ids.strings))
+    nums += [len(s) for s in ids.strings]
+    nums.append(len(state.seen))
+    out = bytearray((VERSION,))
+    _write_varints(out, nums)
+    out += b"".join(ids.strings)
+    out += struct.pack(f">{len(state.seen)}Q", *state.seen)
     return bytes(out)
 
 
@@ -63,90 +94,92 @@ def decode_state(data: bytes, limits: StateLimits) -> UserState:
         found = data[0] if data else "none"
         raise StateDecodeError(f"state version {found}, this code reads {VERSION}")
     try:
-        return _decode(memoryview(data), limits)
-    except (IndexError, ValueError, KeyError) as exc:
+        return _decode(bytes(data), limits)
+    except (IndexError, ValueError, KeyError, struct.error) as exc:
         raise StateDecodeError(f"corrupt state: {exc}") from None
 
 
-def _decode(data: memoryview, limits: StateLimits) -> UserState:
-    state = UserState(limits)
-    pos = 1
-    state.events_total, pos = _read_varint(data, pos)
-    state.last_ts, pos = _read_varint(data, pos)
-    state.session_count, pos = _read_varint(data, pos)
-    back, pos = _read_varint(data, pos)
-    state.session_start_ms = state.last_ts - back
-    state.session_events, pos = _read_varint(data, pos)
-    count, pos = _read_varint(data, pos)
+def _decode(data: bytes, limits: StateLimits) -> UserState:
+    head, pos = _read_varints(data, 1, 6)
+    events_total, last_ts, session_count, back, session_events, n_window = head
+    entries, pos = _read_varints(data, pos, 4 * n_window + 1)
+    n_bought = entries.pop()
+    bought_raw, pos = _read_varints(data, pos, 2 * n_bought + 1)
+    n_strings = bought_raw.pop()
+    lengths, pos = _read_varints(data, pos, n_strings + 1)
+    n_seen = lengths.pop()
+    strings = []
+    for size in lengths:
+        strings.append(data[pos:pos + size].decode())
+        pos += size
+    if len(data) != pos + 8 * n_seen:
+        raise ValueError(f"{len(data) - pos} bytes where {8 * n_seen} event keys belong")
+    seen = struct.unpack_from(f">{n_seen}Q", data, pos)
+
     window: list[Interaction] = []
-    ts = state.last_ts
-    for n in range(count):
-        tag = data[pos]
-        code = tag & 0b111
+    ts = last_ts
+    for n in range(n_window):
+        tag, value, step, dwell = entries[4 * n:4 * n + 4]
+        code, kind = tag & 0b111, tag >> 3
         if code not in EVENT_NAMES:
             raise ValueError(f"event code {code}")
-        item_id, pos = _read_item_id(data, pos + 1, tag >> 3)
-        delta, pos = _read_varint(data, pos)
-        ts = ts - delta if n == 0 else ts + delta
-        dwell, pos = _read_varint(data, pos)
+        item_id = window[n - value].item_id if kind == _SAME and 0 < value <= n else \
+            _item_id(kind, value, strings)
+        ts = ts - step if n == 0 else ts + step
         window.append(Interaction(item_id, code, ts, dwell))
-    state.window = window[-limits.window_size:]
-    count, pos = _read_varint(data, pos)
-    for _ in range(count):
-        state.remember(int.from_bytes(data[pos:pos + 8], "big"))
-        pos += 8
-    count, pos = _read_varint(data, pos)
     bought = []
-    for _ in range(count):
-        item_id, pos = _read_item_id(data, pos + 1, data[pos])
-        bought.append(item_id)
+    for n in range(n_bought):
+        kind, value = bought_raw[2 * n:2 * n + 2]
+        bought.append(window[value].item_id if kind == _SAME else
+                      _item_id(kind, value, strings))
+
+    state = UserState(limits)
+    state.events_total, state.last_ts, state.session_count = events_total, last_ts, session_count
+    state.session_start_ms, state.session_events = last_ts - back, session_events
+    state.window = window[-limits.window_size:]
     state.bought = bought[-limits.bought_memory:] if limits.bought_memory else []
-    if pos != len(data):
-        raise ValueError(f"{len(data) - pos} bytes left over")
+    state.seen = deque(seen, maxlen=limits.dedupe_memory)
+    state.restore_seen_index()
     return state
 
 
-def _item_id(out: bytearray, item_id: str) -> int:
-    """Write an item id; returns its kind."""
-    if (item_id.isascii() and item_id.isdigit() and (item_id[0] != "0" or item_id == "0")
-            and len(item_id) <= 19 and int(item_id) <= _MAX_NUMERIC):
-        _varint(out, int(item_id))
-        return _NUMERIC
-    raw = item_id.encode()
-    _varint(out, len(raw))
-    out += raw
-    return _TEXT
+def _item_id(kind: int, value: int, strings: list[str]) -> str:
+    if kind == _INT:
+        return str(value)
+    if kind == _TEXT:
+        return strings[value]
+    raise ValueError(f"item id kind {kind} with value {value}")
 
 
-def _read_item_id(data: memoryview, pos: int, kind: int) -> tuple[str, int]:
-    if kind == _NUMERIC:
-        value, pos = _read_varint(data, pos)
-        return str(value), pos
-    if kind != _TEXT:
-        raise ValueError(f"item id kind {kind}")
-    size, pos = _read_varint(data, pos)
-    if pos + size > len(data):
-        raise ValueError("item id runs past the end")
-    return bytes(data[pos:pos + size]).decode(), pos + size
+def _write_varints(out: bytearray, values: list[int]) -> None:
+    append = out.append
+    for value in values:
+        if value < 0:
+            raise ValueError(f"negative value {value} in state")
+        while value > 0x7F:
+            append((value & 0x7F) | 0x80)
+            value >>= 7
+        append(value)
 
 
-def _varint(out: bytearray, value: int) -> None:
-    if value < 0:
-        raise ValueError(f"negative value {value} in state")
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-
-
-def _read_varint(data: memoryview, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
+def _read_varints(data: bytes, pos: int, count: int) -> tuple[list[int], int]:
+    out: list[int] = []
+    append = out.append
+    for _ in range(count):
         byte = data[pos]
         pos += 1
-        result |= (byte & 0x7F) << shift
         if byte < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 70:
-            raise ValueError("varint too long")
+            append(byte)
+            continue
+        value, shift = byte & 0x7F, 7
+        while True:
+            byte = data[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                break
+            shift += 7
+            if shift > 63:
+                raise ValueError("varint too long")
+        append(value)
+    return out, pos

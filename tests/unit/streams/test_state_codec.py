@@ -33,6 +33,7 @@ def assert_same(a: UserState, b: UserState) -> None:
     lambda n: f"SKU-{n:05d}-é",  # any other text
     lambda n: "007" if n % 2 else "0",  # leading zero is not a canonical integer
     lambda n: str(2**64 + n),  # too big for the integer form
+    lambda n: f"item-{n % 7}",  # text ids seen again, in the window and among the bought
 ])
 def test_round_trip_is_exact(ids):
     state = full_state(ids)
@@ -61,6 +62,13 @@ def test_late_events_round_trip():
 
 def test_full_window_with_integer_ids_is_under_one_kilobyte():
     assert len(encode_state(full_state())) < 1024
+
+
+def test_an_id_seen_again_is_stored_once():
+    distinct = full_state(lambda n: f"item-{n:06d}")
+    repeated = full_state(lambda n: f"item-{n % 3:06d}")
+    # 50 window entries of 11 bytes each would not fit in the difference otherwise.
+    assert len(encode_state(distinct)) - len(encode_state(repeated)) > 40 * 11
 
 
 def test_smaller_limits_keep_the_newest():
