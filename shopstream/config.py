@@ -55,6 +55,23 @@ class Settings(BaseSettings):
         30.0, gt=0, description="longest back-off between tries to reach the broker"
     )
 
+    # --- events and per-user state (schemas/, streams/state) ---------------------
+    max_event_bytes: int = Field(
+        65_536, ge=256, description="input records larger than this are dead-lettered"
+    )
+    max_json_depth: int = Field(8, ge=1, description="deepest array/object nesting accepted")
+    window_size: int = Field(50, ge=1, le=10_000, description="interactions kept per user")
+    dedupe_memory: int = Field(
+        64, ge=1, le=10_000, description="recent event ids remembered per user to drop repeats"
+    )
+    bought_memory: int = Field(100, ge=0, le=10_000, description="bought items kept per user")
+    session_idle_ms: int = Field(
+        30 * 60 * 1000, ge=1, description="idle gap after which a new session starts"
+    )
+    deadletter_raw_limit: int = Field(
+        4096, ge=0, description="bytes of a rejected record copied into its dead letter"
+    )
+
     # --- tests -----------------------------------------------------------------
     test_kafka_bootstrap: str | None = Field(
         None, description="tests reuse this broker instead of starting their own"

@@ -1,0 +1,98 @@
+"""The binary form of UserState: exact round trips, compactness, refusing bad bytes."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.state import StateLimits, UserState
+from streams.state_codec import StateDecodeError, decode_state, encode_state
+
+T0 = 1_764_000_000_000
+LIMITS = StateLimits(window_size=50, dedupe_memory=64, bought_memory=100)
+
+
+def full_state(ids=lambda n: str(1000 + 37 * n)) -> UserState:
+    state = UserState(LIMITS)
+    for n in range(120):
+        code = 4 if n % 25 == 0 else 1 + n % 3
+        state.apply(f"event-{n}", ids(n), code, T0 + n * 41_000 + (n % 7) * 13, 500 + 17 * n)
+    return state
+
+
+def assert_same(a: UserState, b: UserState) -> None:
+    assert b.window == a.window
+    assert list(b.seen) == list(a.seen)
+    assert b.bought == a.bought
+    for name in ("events_total", "last_ts", "session_count", "session_start_ms",
+                 "session_events"):
+        assert getattr(b, name) == getattr(a, name), name
+
+
+@pytest.mark.parametrize("ids", [
+    lambda n: str(1000 + 37 * n),  # the data files' integer ids
+    lambda n: f"SKU-{n:05d}-é",  # any other text
+    lambda n: "007" if n % 2 else "0",  # leading zero is not a canonical integer
+    lambda n: str(2**64 + n),  # too big for the integer form
+    lambda n: f"item-{n % 7}",  # text ids seen again, in the window and among the bought
+])
+def test_round_trip_is_exact(ids):
+    state = full_state(ids)
+    back = decode_state(encode_state(state), LIMITS)
+    assert_same(state, back)
+    assert back.summary(T0) == state.summary(T0)
+
+
+def test_round_trip_keeps_dedupe_working():
+    back = decode_state(encode_state(full_state()), LIMITS)
+    assert back.apply("event-119", "1", 1, T0, 0) is False
+    assert back.apply("brand-new", "1", 1, T0, 0) is True
+
+
+def test_empty_state_round_trips():
+    state = UserState(LIMITS)
+    assert_same(state, decode_state(encode_state(state), LIMITS))
+
+
+def test_late_events_round_trip():
+    state = UserState(LIMITS)
+    state.apply("b", "2", 1, T0 + 5000, 0)
+    state.apply("a", "1", 1, T0, 0)
+    assert decode_state(encode_state(state), LIMITS).window == state.window
+
+
+def test_full_window_with_integer_ids_is_under_one_kilobyte():
+    assert len(encode_state(full_state())) < 1024
+
+
+def test_an_id_seen_again_is_stored_once():
+    distinct = full_state(lambda n: f"item-{n:06d}")
+    repeated = full_state(lambda n: f"item-{n % 3:06d}")
+    # 50 window entries of 11 bytes each would not fit in the difference otherwise.
+    assert len(encode_state(distinct)) - len(encode_state(repeated)) > 40 * 11
+
+
+def test_smaller_limits_keep_the_newest():
+    small = StateLimits(window_size=10, dedupe_memory=5, bought_memory=2)
+    state = full_state()
+    back = decode_state(encode_state(state), small)
+    assert back.window == state.window[-10:]
+    assert list(back.seen) == list(state.seen)[-5:]
+    assert back.bought == state.bought[-2:]
+
+
+def test_first_byte_is_the_version_and_others_are_refused():
+    data = encode_state(full_state())
+    assert data[0] == 1
+    with pytest.raises(StateDecodeError, match="version"):
+        decode_state(b"\x02" + data[1:], LIMITS)
+    with pytest.raises(StateDecodeError):
+        decode_state(b"", LIMITS)
+
+
+@pytest.mark.parametrize("cut", [3, 40, -1])
+def test_truncated_or_padded_bytes_are_refused(cut):
+    data = encode_state(full_state())
+    with pytest.raises(StateDecodeError, match="corrupt"):
+        decode_state(data[:cut], LIMITS)
+    with pytest.raises(StateDecodeError, match="corrupt"):
+        decode_state(data + b"\x00", LIMITS)
