@@ -23,6 +23,7 @@ class Reason(StrEnum):
     TS_IN_FUTURE = "ts_in_future"  # more than a day after the receiver's clock
     OUT_OF_RANGE = "out_of_range"  # a negative dwell_ms or price, for example
     TOO_LONG = "too_long"  # a string or list over its maximum length
+    KEY_MISMATCH = "key_mismatch"  # a per-user record whose Kafka key is not its user_id
 
 
 class InvalidEvent(ValueError):

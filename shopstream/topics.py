@@ -56,15 +56,32 @@ TOPICS: tuple[TopicSpec, ...] = (
 
 def create_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
     """Create every topic that does not exist yet; returns name -> 'created' | 'exists'."""
+    return _create(settings, [
+        (spec.name, spec.partitions(settings), spec.config(settings)) for spec in TOPICS
+    ], timeout)
+
+
+def create_changelogs(settings: Settings, partitions_by_name: dict[str, int],
+                      timeout: float = 30.0) -> dict[str, str]:
+    """Create tables' compacted changelog topics before the worker starts.
+
+    Faust declares them itself, but on a first start it can subscribe before a new global
+    table's changelog shows up in the metadata, and then waits for it forever.
+    """
+    config = {"cleanup.policy": "compact"}
+    return _create(settings, [(name, n, config) for name, n in partitions_by_name.items()],
+                   timeout)
+
+
+def _create(settings: Settings, topics: list[tuple[str, int, dict[str, str]]],
+            timeout: float) -> dict[str, str]:
     from confluent_kafka import KafkaError
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    new = [
-        NewTopic(spec.name, num_partitions=spec.partitions(settings),
-                 replication_factor=settings.topic_replication, config=spec.config(settings))
-        for spec in TOPICS
-    ]
+    new = [NewTopic(name, num_partitions=partitions,
+                    replication_factor=settings.topic_replication, config=config)
+           for name, partitions, config in topics]
     outcome: dict[str, str] = {}
     for name, future in admin.create_topics(new, request_timeout=timeout).items():
         try:

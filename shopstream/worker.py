@@ -8,7 +8,7 @@ from tenacity import before_sleep_log, retry, retry_if_result, wait_exponential
 
 from shopstream.config import Settings
 from shopstream.localkafka import broker_answers
-from shopstream.topics import create_topics
+from shopstream.topics import create_changelogs, create_topics
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ def run_worker(settings: Settings) -> int:
     create_topics(settings)  # idempotent; source topics must exist with the table's partitions
     settings.worker_data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
+    create_changelogs(settings, {table.changelog_topic.get_topic_name(): table.partitions
+                                 for table in app.tables.values()})
     # web host/port/bind come from the app's settings (see streams.app.create_app)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()  # returns through SystemExit when stopped

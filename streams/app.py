@@ -1,31 +1,29 @@
-"""The Faust app: topics, tables and agents. Agents stay thin; logic lives in plain modules.
+"""The Faust app: topics, tables and agents, wired from one Settings object.
 
-``create_app`` builds everything from a Settings object, so importing this module connects
-to nothing and reads no environment.
+Agents stay thin: each hands every record to streams.handlers. ``create_app`` builds
+everything, so importing this module connects to nothing and reads no environment.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-
 import faust
-from faust.types import EventT
 
 from shopstream import topics as t
 from shopstream.config import Settings
-from streams.activity import RejectedEvent, activity_summary, dead_letter, decode_event
+from streams.handlers import EventHandlers, InferenceStage, NoInference
+from streams.metrics import WorkerMetrics
+from streams.tables import create_tables
+from streams.views import add_views
 
-log = logging.getLogger(__name__)
 
-
-def _raw_topic(app: faust.App, *names: str) -> faust.TopicT:
-    # Raw bytes in: we validate in the agent so bad input is dead-lettered, not dropped.
+def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
+    # Raw bytes in: records are validated in the agent, so bad input is dead-lettered
+    # with a reason instead of being dropped by Faust's deserializer.
     return app.topic(*names, key_type=bytes, value_type=bytes,
                      key_serializer="raw", value_serializer="raw")
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker,
@@ -38,44 +36,29 @@ def create_app(settings: Settings) -> faust.App:
         web_tables_enabled=False,  # generic table browsing would expose user data
         producer_acks=-1,
     )
+    metrics = WorkerMetrics()
+    tables = create_tables(app, settings)
+    handlers = EventHandlers(settings, tables, metrics, raw_topic(app, t.DEADLETTER),
+                             stage or NoInference())
 
-    events = _raw_topic(app, t.VIEWS, t.CLICKS)
-    recs = _raw_topic(app, t.RECS)
-    deadletters = _raw_topic(app, t.DEADLETTER)
-    counts = app.Table(
-        "user_event_counts", default=int, partitions=settings.topic_partitions,
-        key_type=str, value_type=int,
-    )
-
-    @app.agent(events)
-    async def count_events(stream: faust.StreamT[bytes]) -> None:
+    @app.agent(raw_topic(app, t.VIEWS, t.CLICKS), concurrency=settings.agent_concurrency)
+    async def interactions(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            await _handle(event)
+            await handlers.on_interaction(event)
 
-    async def _handle(event: EventT) -> None:
-        msg = event.message
-        try:
-            decoded = decode_event(event.value)
-        except RejectedEvent as exc:
-            await deadletters.send(
-                key=msg.key,
-                value=dead_letter(msg.topic, msg.partition, msg.offset, exc, event.value),
-            )
-            log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition,
-                        msg.offset, exc.reason)
-            return
-        user_id = decoded["user_id"]
-        # Written per event, so the row lands in the changelog partition of this event.
-        counts[user_id] += 1
-        await recs.send(
-            key=user_id.encode(),
-            value=activity_summary(user_id, counts[user_id], decoded, int(time.time() * 1000)),
-        )
+    @app.agent(raw_topic(app, t.CATALOG))
+    async def catalog(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            await handlers.on_catalog(event)
 
-    @app.page("/health")  # type: ignore[arg-type]
-    async def health(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
-        return web.json({"status": "ok"})
+    @app.agent(raw_topic(app, t.ERASE))
+    async def erasures(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            await handlers.on_erasure(event)
 
-    app.shopstream_settings = settings  # type: ignore[attr-defined]
-    app.user_event_counts = counts  # type: ignore[attr-defined]
+    for name, table in (("user_state", tables.user_state), ("last_recs", tables.last_recs),
+                        ("catalog", tables.catalog)):
+        metrics.track_table(name, table.__len__)
+    add_views(app, handlers, metrics)
+    app.shopstream = handlers  # type: ignore[attr-defined]
     return app

@@ -51,3 +51,27 @@ def collect(settings: Settings, topic: str, keep: Callable[[dict[str, Any]], boo
 def unique_users(n: int) -> list[str]:
     tag = uuid.uuid4().hex[:6]
     return [f"user-{tag}-{i}" for i in range(n)]
+
+
+def http_get(port: int, path: str) -> tuple[int, Any]:
+    """(status, decoded JSON body) of GET http://127.0.0.1:port/path."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+            return resp.status, orjson.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, orjson.loads(err.read() or b"null")
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` on time-out."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")

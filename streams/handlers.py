@@ -1,0 +1,135 @@
+"""What the agents do with each record: validate, dedupe, update tables, hand on.
+
+Agents stay thin (see streams.app); everything here is ordinary async methods over
+injected tables and topics, so the flow reads top to bottom.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import faust
+from faust.types import EventT
+
+from schemas import (
+    CatalogItem,
+    ClickEvent,
+    DeadLetter,
+    InvalidEvent,
+    Limits,
+    Reason,
+    UserErasure,
+    ViewEvent,
+    decode,
+    encode,
+    now_ms,
+)
+from shopstream import topics as t
+from shopstream.config import Settings
+from streams.metrics import WorkerMetrics
+from streams.state import StateLimits, UserState
+from streams.state_codec import decode_state, encode_state
+from streams.tables import Tables
+
+log = logging.getLogger(__name__)
+
+
+class InferenceStage(Protocol):
+    """Where an updated user goes next (issue #5 plugs the model in here)."""
+
+    async def on_update(self, event: ViewEvent | ClickEvent, state: UserState) -> None: ...
+
+    def forget(self, user_id: str) -> None: ...
+
+
+class NoInference:
+    """Publishes nothing: windows are kept and served over HTTP only."""
+
+    async def on_update(self, event: ViewEvent | ClickEvent, state: UserState) -> None:
+        return None
+
+    def forget(self, user_id: str) -> None:
+        return None
+
+
+class EventHandlers:
+    def __init__(self, settings: Settings, tables: Tables, metrics: WorkerMetrics,
+                 deadletters: faust.TopicT, stage: InferenceStage) -> None:
+        self.settings = settings
+        self.tables = tables
+        self.metrics = metrics
+        self.deadletters = deadletters
+        self.stage = stage
+        self.limits = Limits.from_settings(settings)
+        self.state_limits = StateLimits.from_settings(settings)
+
+    # --- shared -----------------------------------------------------------------
+    def _decode(self, event: EventT) -> object:
+        msg = event.message
+        self.metrics.events_in.labels(topic=msg.topic).inc()
+        decoded = decode(msg.topic, event.value, self.limits)
+        user_id = getattr(decoded, "user_id", None)
+        if user_id is not None and msg.key is not None and msg.key != user_id.encode():
+            # it would sit on another partition than the user's rows and outputs
+            raise InvalidEvent(Reason.KEY_MISMATCH, "the record key is not the event's user_id")
+        return decoded
+
+    async def dead_letter(self, event: EventT, error: InvalidEvent) -> None:
+        msg = event.message
+        letter = DeadLetter.create(
+            source_topic=msg.topic, source_partition=msg.partition, source_offset=msg.offset,
+            error_class=type(error).__name__, reason=str(error.reason), detail=error.detail,
+            raw=event.value, limit=self.settings.deadletter_raw_limit, dead_ts=now_ms(),
+        )
+        await self.deadletters.send(key=msg.key, value=encode(letter))
+        self.metrics.dead_letters.labels(reason=str(error.reason)).inc()
+        self.metrics.events_out.labels(topic=t.DEADLETTER).inc()
+        log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset,
+                    error.reason)
+
+    def load_state(self, user_id: str) -> UserState | None:
+        raw = self.tables.user_state.get(user_id)
+        return decode_state(raw, self.state_limits) if raw is not None else None
+
+    # --- per topic ----------------------------------------------------------------
+    async def on_interaction(self, event: EventT) -> None:
+        try:
+            decoded = self._decode(event)
+        except InvalidEvent as exc:
+            await self.dead_letter(event, exc)
+            return
+        assert isinstance(decoded, ViewEvent | ClickEvent)
+        state = self.load_state(decoded.user_id) or UserState(self.state_limits)
+        if not state.apply_event(decoded):
+            self.metrics.duplicates.inc()
+            return
+        # No await between reading and writing the row: concurrent actors cannot interleave.
+        self.tables.user_state[decoded.user_id] = encode_state(state)
+        await self.stage.on_update(decoded, state)
+
+    async def on_catalog(self, event: EventT) -> None:
+        key = event.message.key
+        if event.value is None and key:  # a tombstone: the item left the catalog
+            self.metrics.events_in.labels(topic=t.CATALOG).inc()
+            self.tables.catalog.pop(key.decode("utf-8", errors="replace"), None)
+            return
+        try:
+            item = self._decode(event)
+        except InvalidEvent as exc:
+            await self.dead_letter(event, exc)
+            return
+        assert isinstance(item, CatalogItem)
+        self.tables.catalog[item.item_id] = encode(item)
+
+    async def on_erasure(self, event: EventT) -> None:
+        try:
+            request = self._decode(event)
+        except InvalidEvent as exc:
+            await self.dead_letter(event, exc)
+            return
+        assert isinstance(request, UserErasure)
+        self.stage.forget(request.user_id)
+        for table in self.tables.user_tables():
+            table.pop(request.user_id, None)  # a tombstone reaches the changelog
+        log.info("erased a user on partition %d", event.message.partition)

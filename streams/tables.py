@@ -1,0 +1,40 @@
+"""The worker's tables: RocksDB stores backed by changelog topics.
+
+Rows are written while the agent handles the event that caused them (never from a batch
+loop), so each row lands in the changelog partition of its user's events; see
+ARCHITECTURE.md, "Pitfalls". Values are compact bytes, never pickled objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+from faust.types import TableT
+from faust.types.tables import GlobalTableT
+
+from shopstream.config import Settings
+
+
+@dataclass(frozen=True)
+class Tables:
+    user_state: TableT  # user_id -> streams.state_codec bytes
+    last_recs: TableT  # user_id -> the latest Recommendation as JSON bytes
+    catalog: GlobalTableT  # item_id -> CatalogItem JSON bytes, on every worker
+
+    def user_tables(self) -> tuple[TableT, ...]:
+        """Every table keyed by user_id: an erasure deletes the user from each."""
+        return (self.user_state, self.last_recs)
+
+
+def create_tables(app: faust.App, settings: Settings) -> Tables:
+    def user_table(name: str, help_text: str) -> TableT:
+        return app.Table(name, partitions=settings.topic_partitions, key_type=str,
+                         value_type=bytes, help=help_text)  # bytes values: stored raw
+
+    return Tables(
+        user_state=user_table("user_state", "per-user window, dedupe memory, bought items"),
+        last_recs=user_table("last_recs", "latest recommendation per user"),
+        catalog=app.GlobalTable("catalog", partitions=1, key_type=str,
+                                value_type=bytes, help="catalog items by item_id"),
+    )

@@ -1,0 +1,43 @@
+"""The worker's HTTP views: health, one user's window and latest recommendation, metrics.
+
+Faust's generic table browsing stays off; only these views are served.
+"""
+
+from __future__ import annotations
+
+import faust
+import orjson
+from faust.web import Request, Response, View
+
+from schemas import now_ms
+from streams.handlers import EventHandlers
+from streams.metrics import WorkerMetrics
+
+
+def add_views(app: faust.App, handlers: EventHandlers, metrics: WorkerMetrics) -> None:
+    tables = handlers.tables
+
+    @app.page("/health")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "ok"})
+
+    @app.page("/users/{user_id}")
+    class UserView(View):
+        # table_route forwards the request to the worker that owns the user's partition.
+        @app.table_route(table=tables.user_state, match_info="user_id")
+        async def get(self, request: Request, user_id: str) -> Response:
+            state = handlers.load_state(user_id)
+            if state is None:
+                return self.json({"error": "unknown user"}, status=404)
+            latest = tables.last_recs.get(user_id)
+            return self.json({
+                "user_id": user_id,
+                "window": state.summary(now_ms()),
+                "latest_recommendation": orjson.loads(latest) if latest else None,
+            })
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(metrics.render(), content_type=metrics.content_type)
