@@ -25,7 +25,7 @@ def add_views(app: faust.App, handlers: EventHandlers, metrics: WorkerMetrics) -
     @app.page("/users/{user_id}")
     class UserView(View):
         # table_route forwards the request to the worker that owns the user's partition.
-        @app.table_route(table=tables.user_state, match_info="user_id")
+        @app.table_route(table=tables.user_state, match_info="user_id")  # type: ignore[arg-type]
         async def get(self, request: Request, user_id: str) -> Response:
             state = handlers.load_state(user_id)
             if state is None:

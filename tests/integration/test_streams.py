@@ -49,7 +49,8 @@ def test_scripted_stream_gives_exact_windows_over_http(kafka, worker_factory):
                         what=f"window of user {i}")
     status, body = http_get(worker.web_port, f"/users/{users[2]}")
     features = body["window"]["features"]
-    assert (features["views"], features["purchases"], features["purchase_conversion"]) == (4, 1, 0.25)
+    assert (features["views"], features["purchases"]) == (4, 1)
+    assert features["purchase_conversion"] == 0.25
     assert body["window"]["bought"] == ["item-0"]
     assert http_get(worker.web_port, "/users/nobody-at-all")[0] == 404
 
@@ -75,7 +76,7 @@ def test_bad_records_are_dead_lettered_and_good_ones_around_them_processed(kafka
                    until=lambda rs: {"not_json", "ts_too_old", "not_utf8", "key_mismatch"}
                    <= {r["reason"] for r in rs})
     assert all(r["source_partition"] >= 0 and r["source_offset"] >= 0 for r in dead)
-    status, metrics = 200, _metrics(worker.web_port)
+    metrics = _metrics(worker.web_port)
     assert 'shopstream_dead_letters_total{reason="not_json"}' in metrics
     assert worker.proc is not None and worker.proc.poll() is None
 
