@@ -24,7 +24,6 @@ from shopstream.kafkaio import make_consumer, make_producer, produce_all
 from shopstream.localkafka import LocalKafka, port_is_open
 from shopstream.topics import create_topics
 
-
 SHOPPERS = [f"shopper-{i:02d}" for i in range(12)]
 
 
@@ -113,7 +112,7 @@ def run_demo(settings: Settings, duration: float | None, n_events: int) -> int:
             if not str(out.get("trigger_event_id", "")).startswith(f"demo-{run}-"):
                 continue  # an output of an earlier run
             seen += 1
-            print(describe_output(msg.topic(), out))
+            print(describe_output(msg.topic() or "", out))
         print(f"{seen} outputs received")
         for user in SHOPPERS[:3]:
             print(describe_window(settings, user))
