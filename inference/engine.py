@@ -131,9 +131,8 @@ class Recommender:
                                 now_s)
         out = []
         for row, (user, req) in enumerate(rows):
-            from_model = [(item, float(score), "model") for item, score in zip(
-                model.index.external(top_items[row]), top_scores[row], strict=True)
-                if np.isfinite(score)]
+            from_model = [(model.index.ids[i], float(score), "model") for i, score in zip(
+                top_items[row], top_scores[row], strict=True) if i > 0 and np.isfinite(score)]
             picks = select([*from_model, *popular], excluded[row], self.catalog, self.rules)
             picks = explain(picks, req.window, model.index, model.unit_embeddings)
             backfilled = sum(p.source == "popular" for p in picks) if from_model else 0
