@@ -85,8 +85,14 @@ class TinyRecModel(nn.Module):
         scores = user_vec @ self.items.weight.T  # [B, N+1]
         # index 0 (padding) is always excluded, whatever the caller sends
         never = torch.cat([torch.zeros_like(exclude[:, :1]), exclude], dim=1)  # [B, E+1]
-        scores = scores.scatter(1, never, float("-inf"))
-        top_scores, top_items = scores.topk(self.top_k, dim=1)  # [B, K]
+        # The best K allowed items are among the best K+E+1 of all, so exclusion only
+        # touches that short list instead of copying the whole [B, N+1] score matrix.
+        wide = min(self.top_k + never.shape[1], self.items.num_embeddings)
+        cand_scores, cand_items = scores.topk(wide, dim=1)  # [B, K+E+1]
+        banned = (cand_items[:, :, None] == never[:, None, :]).any(dim=2)  # [B, K+E+1]
+        cand_scores = cand_scores.masked_fill(banned, float("-inf"))
+        top_scores, order = cand_scores.topk(self.top_k, dim=1)  # [B, K]
+        top_items = cand_items.gather(1, order)
         return top_items, top_scores, user_vec
 
 

@@ -76,3 +76,13 @@ def test_a_fixed_length_graph_is_fed_full_windows(shared_registry):
     items, scores, vec = session.score(seq, np.ones_like(seq), np.zeros((1, 1), np.int64),
                                        np.array([3]))
     assert items.shape == (1, 20) and vec.shape == (1, 16)
+
+
+def test_many_exclusions_still_return_the_best_allowed_items(shared_registry, v1):
+    batch = encode_windows(v1.index, _windows(), v1.metadata.max_len)
+    first, first_scores, _ = v1.session.run(batch.item_seq, batch.event_type, batch.exclude)
+    banned = first[:, :15]  # wider than the graph was exported with
+    items, scores, _ = v1.session.run(batch.item_seq, batch.event_type, banned)
+    # the next best items of the unfiltered ranking, in order
+    np.testing.assert_array_equal(items[:, :5], first[:, 15:20])
+    np.testing.assert_allclose(scores[:, :5], first_scores[:, 15:20], atol=1e-5)
