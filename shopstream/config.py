@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,6 +75,42 @@ class Settings(BaseSettings):
     deadletter_raw_limit: int = Field(
         4096, ge=0, description="bytes of a rejected record copied into its dead letter"
     )
+
+    # --- inference (issue #5) -----------------------------------------------------
+    model_dir: Path = Field(PROJECT_ROOT / "models", description="the model registry directory")
+    model_poll_s: float = Field(
+        1.0, gt=0, description="how often workers look at the registry's CURRENT pointer"
+    )
+    model_variant: Literal["auto", "fp32", "fp16", "int8"] = Field(
+        "auto", description="graph variant to load; auto: fp16 on CUDA when present, else fp32"
+    )
+    ab_version: str | None = Field(
+        None, description="a second model version served to a share of users (A/B test)"
+    )
+    ab_share: float = Field(0.0, ge=0.0, le=1.0, description="share of users given ab_version")
+    max_batch_size: int = Field(256, ge=1, description="most users scored in one inference")
+    max_wait_ms: float = Field(5.0, ge=0.0, description="longest a request waits for a batch")
+    top_k: int = Field(10, ge=1, description="items per recommendation")
+    exclude_viewed: bool = Field(False, description="also exclude items in the user's window")
+    excluded_categories: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), description="catalog categories never recommended (comma separated)"
+    )
+    diversity_cap: int = Field(3, ge=0, description="most items per category (0: no cap)")
+    campaigns_path: Path | None = Field(None, description="JSON file of ad campaigns")
+    popularity_half_life_s: float = Field(
+        3600.0, gt=0, description="half-life of the streaming popularity counts"
+    )
+    popularity_capacity: int = Field(10_000, ge=1, description="items the popularity table keeps")
+    ort_threads: int = Field(
+        0, ge=0, description="ONNX Runtime intra-op threads (0: one per physical core)"
+    )
+
+    @field_validator("excluded_categories", mode="before")
+    @classmethod
+    def _split_categories(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     # --- tests -----------------------------------------------------------------
     test_kafka_bootstrap: str | None = Field(

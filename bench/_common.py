@@ -1,0 +1,47 @@
+"""Shared by the benchmarks: real user windows, timing, and where results go."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # this checkout's packages, not an installed copy
+
+RESULTS = REPO / "bench" / "results"
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "amazon-beauty.txt"
+
+
+def event_code(user_id: str, position: int) -> int:
+    """The data has no event types: derive one per (user, position), deterministically.
+
+    About 60% views, 20% clicks, 10% add-to-cart, 10% purchases.
+    """
+    slot = (sum(map(ord, user_id)) * 31 + position * 7) % 10
+    return 1 if slot < 6 else 2 if slot < 8 else 3 if slot < 9 else 4
+
+
+def read_windows(path: Path, n_users: int, max_len: int) -> list[tuple[str, list[tuple[str, int]]]]:
+    """The first ``n_users`` users' last ``max_len`` items as (item_id, event_code) windows."""
+    users = []
+    with open(path) as fh:
+        for line in fh:
+            user, *items = line.split()
+            window = [(item, event_code(user, i)) for i, item in enumerate(items)]
+            users.append((user, window[-max_len:]))
+            if len(users) == n_users:
+                break
+    return users
+
+
+def rate(fn: Callable[[], int], repeats: int) -> float:
+    """Units per second: the median of ``repeats`` timed runs of ``fn`` (returns units)."""
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        units = fn()
+        rates.append(units / (time.perf_counter() - start))
+    return sorted(rates)[len(rates) // 2]

@@ -1,0 +1,153 @@
+"""Micro-batched ONNX Runtime vs scoring one user at a time in eager PyTorch.
+
+Same model (random weights, width 64, 2 layers, L=50, as many items as the data), same
+users (real windows from the data file), same thread budget, one run. Prints a table and
+writes bench/results/inference.json and inference.png.
+
+    python bench/bench_inference.py [--users 2000] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import warnings
+from pathlib import Path
+
+from _common import DEFAULT_DATA, RESULTS, rate, read_windows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=2, help="for torch and ORT alike")
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--max-len", type=int, default=50)
+    parser.add_argument("--top-k", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    if not args.data.is_file():
+        parser.exit(2, f"bench_inference: error: no data file at {args.data}\n")
+
+    import matplotlib
+    import numpy as np
+    import torch
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from inference.engine import Recommender, UserRequest
+    from inference.popularity import DecayedPopularity
+    from inference.postfilter import FilterRules
+    from inference.registry import ModelRegistry
+    from inference.session import CPU
+    from inference.testing import build_version, load_torch_model
+    from inference.windows import encode_windows
+    from shopstream.config import load_settings
+
+    torch.set_num_threads(args.threads)
+    users = read_windows(args.data, args.users, args.max_len)
+    item_ids = sorted({item for _, w in users for item, _ in w} |
+                      {i for line in open(args.data) for i in line.split()[1:]}, key=int)
+    print(f"{len(users)} users, {len(item_ids)} items, mean window "
+          f"{np.mean([len(w) for _, w in users]):.1f}, {args.threads} threads")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            folder = build_version(Path(tmp), "bench", n_items=len(item_ids), dim=args.dim,
+                                   layers=args.layers, max_len=args.max_len,
+                                   top_k=args.top_k, item_ids=item_ids)
+        settings = load_settings(model_dir=Path(tmp), ort_threads=args.threads)
+        registry = ModelRegistry(settings, providers=[CPU])
+        model = registry.current
+        eager = load_torch_model(folder)
+        batch = encode_windows(model.index, [w for _, w in users], args.max_len)
+        seq, typ, exc, lengths = batch.item_seq, batch.event_type, batch.exclude, batch.lengths
+        n = len(users)
+        chunks = [slice(i, i + args.batch) for i in range(0, n, args.batch)]
+
+        def eager_one_by_one(trim: bool) -> int:
+            with torch.no_grad():
+                for i in range(n):
+                    start = args.max_len - max(int(lengths[i]), 1) if trim else 0
+                    eager(torch.from_numpy(seq[i:i + 1, start:]),
+                          torch.from_numpy(typ[i:i + 1, start:]), torch.from_numpy(exc[i:i + 1]))
+            return n
+
+        def ort_one_by_one() -> int:
+            for i in range(n):
+                model.session.run(seq[i:i + 1], typ[i:i + 1], exc[i:i + 1])
+            return n
+
+        def ort_batched(bucketed: bool) -> int:
+            for s in chunks:
+                if bucketed:
+                    model.session.score(seq[s], typ[s], exc[s], lengths[s])
+                else:
+                    model.session.run(seq[s], typ[s], exc[s])
+            return n
+
+        pop = DecayedPopularity(3600, 10_000)
+        recommender = Recommender(registry, pop, FilterRules(top_k=10, diversity_cap=3))
+        requests = [(u, UserRequest(w)) for u, w in users]
+
+        def full_path() -> int:
+            for s in chunks:
+                recommender(requests[s], now_s=0.0)
+            return n
+
+        cases = [
+            ("eager torch, 1 at a time, padded to L (baseline)", lambda: eager_one_by_one(False)),
+            ("eager torch, 1 at a time, unpadded", lambda: eager_one_by_one(True)),
+            ("ORT, 1 at a time, padded to L", ort_one_by_one),
+            (f"ORT, batch {args.batch}, padded to L", lambda: ort_batched(False)),
+            (f"ORT, batch {args.batch}, length buckets", lambda: ort_batched(True)),
+            (f"recommender, batch {args.batch} (ORT + filters + reasons)", full_path),
+        ]
+        results = []
+        for name, fn in cases:
+            fn()  # warm-up
+            users_s = rate(fn, args.repeats)
+            results.append({"case": name, "users_per_s": round(users_s, 1)})
+            print(f"{name:58} {users_s:10.0f} users/s", flush=True)
+
+    base = results[0]["users_per_s"]
+    for r in results:
+        r["ratio_vs_baseline"] = round(r["users_per_s"] / base, 2)
+    print("\nratios vs the baseline:")
+    for r in results:
+        print(f"  {r['case']:58} {r['ratio_vs_baseline']:7.1f}x")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "inference", "users": n, "items": len(item_ids), "dim": args.dim,
+        "layers": args.layers, "max_len": args.max_len, "top_k": args.top_k,
+        "batch": args.batch, "threads": args.threads, "repeats": args.repeats,
+        "data": args.data.name, "machine": platform.processor() or platform.machine(),
+        "results": results,
+    }
+    (RESULTS / "inference.json").write_text(json.dumps(report, indent=2))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    names = [r["case"] for r in results]
+    values = [r["users_per_s"] for r in results]
+    bars = ax.barh(names[::-1], values[::-1], color=["#888"] * (len(values) - 1) + ["#c44"])
+    for bar, r in zip(bars, results[::-1], strict=True):
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
+                f" {r['users_per_s']:.0f}/s ({r['ratio_vs_baseline']:.1f}x)", va="center")
+    ax.set_xlabel("users scored per second (higher is better)")
+    ax.set_title(f"{len(item_ids)} items, width {args.dim}, {args.layers} layers, "
+                 f"L={args.max_len}, {args.threads} threads")
+    ax.set_xlim(0, max(values) * 1.35)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "inference.png", dpi=120)
+    print(f"\nwrote {RESULTS / 'inference.json'} and {RESULTS / 'inference.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,147 @@
+"""One batch of users in, one result per user out: the function the micro-batcher runs.
+
+For each batch the model is picked per user once (A/B split), so a hot swap in the middle
+never mixes versions within a user's result, and a batch finishes on the models it
+started with. Users whose window holds no item the model knows get popular items instead
+of a model guess; everyone else is scored by the graph, filtered, explained, and scored
+against the ad campaigns.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inference.ads import Campaign, ResolvedCampaign, campaign_scores, resolve, segment
+from inference.popularity import DecayedPopularity
+from inference.postfilter import (
+    CatalogLookup,
+    FilterRules,
+    Pick,
+    explain,
+    graph_exclusions,
+    no_catalog,
+    select,
+)
+from inference.registry import LoadedModel, ModelRegistry
+from inference.windows import Window, encode_windows
+
+
+@dataclass(frozen=True)
+class UserRequest:
+    window: Window
+    bought: frozenset[str] = frozenset()  # bought earlier than the window reaches
+
+
+@dataclass(frozen=True)
+class AdCandidate:
+    campaign_id: str
+    score: float
+    segment: str
+
+
+@dataclass(frozen=True)
+class UserResult:
+    user_id: str
+    items: list[Pick]
+    model_version: str
+    variant: str
+    backfilled: int  # items that came from popularity because too few survived the rules
+    ads: list[AdCandidate] = field(default_factory=list)  # over threshold; caps not applied
+
+
+class Recommender:
+    """Scores batches of ``(user_id, UserRequest)`` with the registry's models."""
+
+    def __init__(self, registry: ModelRegistry, popularity: DecayedPopularity,
+                 rules: FilterRules, catalog: CatalogLookup = no_catalog,
+                 campaigns: Sequence[Campaign] = ()) -> None:
+        self.registry = registry
+        self.popularity = popularity
+        self.rules = rules
+        self.catalog = catalog
+        self.campaigns = list(campaigns)
+        self._resolved: dict[str, list[ResolvedCampaign]] = {}  # per model version
+
+    def catalog_changed(self) -> None:
+        """Campaign categories are resolved through the catalog: resolve them again."""
+        self._resolved = {}
+
+    def _campaigns_for(self, model: LoadedModel) -> list[ResolvedCampaign]:
+        resolved = self._resolved.get(model.version)
+        if resolved is None:
+            resolved = resolve(self.campaigns, model.index, self.catalog)
+            # keep the versions in use only, so swapped-out models are not pinned
+            self._resolved = {model.version: resolved,
+                              **{v: r for v, r in self._resolved.items()
+                                 if v in self._live_versions()}}
+        return resolved
+
+    def _live_versions(self) -> set[str]:
+        live = {self.registry.current.version}
+        if self.registry.candidate is not None:
+            live.add(self.registry.candidate.version)
+        return live
+
+    def __call__(self, rows: Sequence[tuple[str, UserRequest]],
+                 now_s: float | None = None) -> list[UserResult]:
+        now_s = time.time() if now_s is None else now_s
+        picked = [self.registry.pick(user) for user, _ in rows]
+        results: list[UserResult | None] = [None] * len(rows)
+        groups: dict[int, list[int]] = {}
+        for i, (model, _) in enumerate(picked):
+            groups.setdefault(id(model), []).append(i)
+        for members in groups.values():
+            model, variant = picked[members[0]]
+            for i, result in zip(members, self._score(model, variant,
+                                                      [rows[i] for i in members], now_s),
+                                 strict=True):
+                results[i] = result
+        return [r for r in results if r is not None]
+
+    def _popular(self, n: int, now_s: float) -> list[tuple[str, float, str]]:
+        return [(item, score, "popular") for item, score in self.popularity.top(n, now_s)]
+
+    def _score(self, model: LoadedModel, variant: str,
+               rows: Sequence[tuple[str, UserRequest]], now_s: float) -> list[UserResult]:
+        meta = model.metadata
+        excluded = [graph_exclusions(req.window, self.rules, req.bought) for _, req in rows]
+        batch = encode_windows(model.index, [req.window for _, req in rows], meta.max_len,
+                               excluded)
+        known = np.flatnonzero(batch.lengths > 0)
+        top_items = np.zeros((len(rows), 0), dtype=np.int64)
+        top_scores = np.zeros((len(rows), 0), dtype=np.float32)
+        ad_scores: np.ndarray | None = None
+        campaigns = self._campaigns_for(model) if self.campaigns else []
+        if known.size:
+            items, scores, user_vec = model.session.score(
+                batch.item_seq[known], batch.event_type[known], batch.exclude[known],
+                batch.lengths[known])
+            top_items = np.zeros((len(rows), items.shape[1]), dtype=np.int64)
+            top_scores = np.zeros((len(rows), items.shape[1]), dtype=np.float32)
+            top_items[known], top_scores[known] = items, scores
+            if campaigns:
+                ad_scores = np.zeros((len(rows), len(campaigns)), dtype=np.float32)
+                ad_scores[known] = campaign_scores(user_vec, model.embeddings, campaigns)
+        # enough popular items to refill any one user after the rules take their share
+        popular = self._popular(3 * self.rules.top_k + max(map(len, excluded), default=0),
+                                now_s)
+        out = []
+        for row, (user, req) in enumerate(rows):
+            from_model = [(model.index.ids[i], float(score), "model") for i, score in zip(
+                top_items[row], top_scores[row], strict=True) if i > 0 and np.isfinite(score)]
+            picks = select([*from_model, *popular], excluded[row], self.catalog, self.rules)
+            picks = explain(picks, req.window, model.index, model.unit_embeddings)
+            backfilled = sum(p.source == "popular" for p in picks) if from_model else 0
+            ads = []
+            if ad_scores is not None and batch.lengths[row] > 0:
+                for j, rc in enumerate(campaigns):
+                    if ad_scores[row, j] >= rc.campaign.threshold:
+                        ads.append(AdCandidate(rc.campaign.campaign_id,
+                                               float(ad_scores[row, j]),
+                                               segment(req.window, self.catalog, rc.campaign)))
+            out.append(UserResult(user, picks, model.version, variant, backfilled, ads))
+        return out

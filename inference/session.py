@@ -1,0 +1,130 @@
+"""An ONNX Runtime session over one model graph: provider choice, options, scoring.
+
+onnxruntime-gpu lists the CUDA provider whether or not a GPU exists, and asking for it on a
+machine without a driver logs an error before falling back. So CUDA is requested only when
+the driver really answers with at least one device (checked through libcuda, no CUDA
+toolkit needed); otherwise only the CPU provider is asked for.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+log = logging.getLogger(__name__)
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+# Left padding is trimmed to one of these lengths (when the graph's window axis is dynamic),
+# and a batch is split by them so short windows are not padded to the longest one.
+LENGTH_BUCKETS = (8, 16, 32)
+
+Scores = tuple[np.ndarray, np.ndarray, np.ndarray]  # top_items, top_scores, user_vec
+
+
+@functools.cache
+def cuda_device_count() -> int:
+    """Devices the CUDA driver reports; 0 when there is no driver or no GPU."""
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        count = ctypes.c_int(0)
+        if lib.cuInit(0) != 0 or lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
+            return 0
+        return count.value
+    return 0
+
+
+def choose_providers(available: list[str] | None = None,
+                     gpu_count: int | None = None) -> list[str]:
+    """CUDA first when its provider is built in and a GPU answers; else the CPU alone."""
+    available = ort.get_available_providers() if available is None else available
+    gpus = cuda_device_count() if gpu_count is None else gpu_count
+    if CUDA in available and gpus > 0:
+        return [CUDA, CPU]
+    return [CPU]
+
+
+_logged_provider: set[str] = set()
+
+
+def _log_provider_once(provider: str) -> None:
+    if provider not in _logged_provider:
+        _logged_provider.add(provider)
+        log.info("ONNX Runtime runs on %s", provider)
+
+
+def session_options(threads: int) -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.intra_op_num_threads = threads  # 0: ORT's default, one per physical core
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3  # warnings about unused initialisers are noise here
+    return opts
+
+
+class ModelSession:
+    """Scores encoded windows with one graph; thread-safe (ORT sessions allow concurrent runs)."""
+
+    def __init__(self, path: Path, threads: int = 0, providers: list[str] | None = None) -> None:
+        self.path = Path(path)
+        self.session = ort.InferenceSession(
+            str(path), session_options(threads), providers=providers or choose_providers()
+        )
+        self.provider = self.session.get_providers()[0]
+        _log_provider_once(self.provider)
+        self.on_gpu = self.provider == CUDA
+        seq = self.session.get_inputs()[0]
+        self.max_len = seq.shape[1] if isinstance(seq.shape[1], int) else None
+        # None: the window axis is dynamic, so padding can be trimmed per length bucket
+
+    @property
+    def dynamic_len(self) -> bool:
+        return self.max_len is None
+
+    def run(self, item_seq: np.ndarray, event_type: np.ndarray, exclude: np.ndarray) -> Scores:
+        """One call into the graph with arrays as the contract defines them."""
+        feeds = {"item_seq": item_seq, "event_type": event_type, "exclude": exclude}
+        if not self.on_gpu:
+            top_items, top_scores, user_vec = self.session.run(None, feeds)
+            return top_items, top_scores, user_vec
+        binding = self.session.io_binding()
+        for name, array in feeds.items():
+            binding.bind_cpu_input(name, np.ascontiguousarray(array))
+        for out in ("top_items", "top_scores", "user_vec"):
+            binding.bind_output(out, "cpu")  # small outputs: K ids, K scores, D floats
+        self.session.run_with_iobinding(binding)
+        top_items, top_scores, user_vec = binding.copy_outputs_to_cpu()
+        return top_items, top_scores, user_vec
+
+    def score(self, item_seq: np.ndarray, event_type: np.ndarray, exclude: np.ndarray,
+              lengths: np.ndarray | None = None) -> Scores:
+        """Score a batch; with a dynamic window axis, rows are grouped by length and each
+        group is trimmed of its common left padding. Results are in the input's row order."""
+        if not self.dynamic_len or lengths is None:
+            return self.run(item_seq, event_type, exclude)
+        full = item_seq.shape[1]
+        bounds = [b for b in LENGTH_BUCKETS if b < full] + [full]
+        bucket = np.searchsorted(bounds, np.maximum(lengths, 1))
+        results: list[tuple[np.ndarray, Scores]] = []
+        for b in np.unique(bucket):
+            rows = np.flatnonzero(bucket == b)
+            width = bounds[b]
+            results.append((rows, self.run(item_seq[rows, full - width:],
+                                           event_type[rows, full - width:], exclude[rows])))
+        if len(results) == 1:
+            return results[0][1]
+        n = len(item_seq)
+        out = [np.empty((n, *part.shape[1:]), dtype=part.dtype) for part in results[0][1]]
+        for rows, parts in results:
+            for target, part in zip(out, parts, strict=True):
+                target[rows] = part
+        return out[0], out[1], out[2]

@@ -1,0 +1,73 @@
+"""A user's behaviour window, and turning windows into the graph's index arrays.
+
+A window is a sequence of ``(item_id, event_code)`` pairs, oldest first, with external
+item ids (non-empty strings) and the contract's event codes (view=1, click=2,
+add_to_cart=3, purchase=4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+Window = Sequence[tuple[str, int]]
+
+VIEW, CLICK, ADD_TO_CART, PURCHASE = 1, 2, 3, 4
+EVENT_WORDS = {VIEW: "viewed", CLICK: "clicked", ADD_TO_CART: "added to cart",
+               PURCHASE: "bought"}
+
+
+class ItemIndex:
+    """External item ids <-> the model's internal indices (0 is padding, never an item)."""
+
+    def __init__(self, item_ids: Sequence[str]) -> None:
+        self.ids = list(item_ids)
+        self._index = {item: i for i, item in enumerate(self.ids) if i > 0}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def get(self, item_id: str) -> int:
+        """The internal index, or 0 for an id the model does not know."""
+        return self._index.get(item_id, 0)
+
+    def indices(self, item_ids: Iterable[str]) -> list[int]:
+        """Internal indices of the known ids, in order; unknown ids are dropped."""
+        found = (self._index.get(i, 0) for i in item_ids)
+        return [i for i in found if i]
+
+    def external(self, indices: Iterable[int]) -> list[str]:
+        return [self.ids[int(i)] for i in indices]
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    item_seq: np.ndarray  # int64 [B, L], left-padded with 0
+    event_type: np.ndarray  # int64 [B, L], 0 where padded
+    exclude: np.ndarray  # int64 [B, E], padded with 0
+    lengths: np.ndarray  # int64 [B], known items kept per window
+
+
+def encode_windows(index: ItemIndex, windows: Sequence[Window], max_len: int,
+                   excludes: Sequence[Iterable[str]] | None = None) -> EncodedBatch:
+    """Map ids to indices (unknown dropped), keep the newest ``max_len``, left-pad with 0."""
+    b = len(windows)
+    item_seq = np.zeros((b, max_len), dtype=np.int64)
+    event_type = np.zeros((b, max_len), dtype=np.int64)
+    lengths = np.zeros(b, dtype=np.int64)
+    for row, window in enumerate(windows):
+        known = [(index.get(item), code) for item, code in window]
+        known = [pair for pair in known if pair[0]][-max_len:]
+        n = len(known)
+        lengths[row] = n
+        if n:
+            item_seq[row, max_len - n:] = [i for i, _ in known]
+            event_type[row, max_len - n:] = [c for _, c in known]
+    excluded = [index.indices(ids) for ids in excludes] if excludes else [[] for _ in windows]
+    width = max(1, max((len(e) for e in excluded), default=0))
+    exclude = np.zeros((b, width), dtype=np.int64)
+    for row, ids in enumerate(excluded):
+        exclude[row, :len(ids)] = ids
+    return EncodedBatch(item_seq, event_type, exclude, lengths)

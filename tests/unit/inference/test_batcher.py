@@ -1,0 +1,112 @@
+import asyncio
+import threading
+import time
+
+import pytest
+
+from inference.batcher import MicroBatcher
+
+
+class Recorder:
+    """A scorer that remembers each batch and the thread it ran on."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.batches: list[list[tuple[str, str]]] = []
+        self.threads: set[int] = set()
+        self.fail = fail
+
+    def __call__(self, rows):
+        self.threads.add(threading.get_ident())
+        self.batches.append(list(rows))
+        if self.fail:
+            raise RuntimeError("model broke")
+        return [f"{user}:{window}" for user, window in rows]
+
+
+def test_a_full_batch_is_scored_without_waiting():
+    async def main():
+        scorer = Recorder()
+        batcher = MicroBatcher(scorer, max_batch=4, max_wait_s=30.0)
+        futures = [batcher.submit(f"u{i}", "w") for i in range(4)]
+        results = await asyncio.wait_for(asyncio.gather(*futures), timeout=5)
+        await batcher.aclose()
+        return scorer, results
+
+    scorer, results = asyncio.run(main())
+    assert results == ["u0:w", "u1:w", "u2:w", "u3:w"]
+    assert [len(b) for b in scorer.batches] == [4]
+
+
+def test_batches_never_exceed_the_max_size():
+    async def main():
+        scorer = Recorder()
+        batcher = MicroBatcher(scorer, max_batch=3, max_wait_s=0.01)
+        await asyncio.gather(*(batcher.submit(f"u{i}", "w") for i in range(10)))
+        await batcher.aclose()
+        return scorer
+
+    scorer = asyncio.run(main())
+    assert [len(b) for b in scorer.batches] == [3, 3, 3, 1]
+
+
+def test_a_lone_request_is_scored_after_the_max_wait():
+    async def main():
+        batcher = MicroBatcher(Recorder(), max_batch=256, max_wait_s=0.05)
+        start = time.monotonic()
+        result = await asyncio.wait_for(batcher.submit("u1", "w"), timeout=5)
+        elapsed = time.monotonic() - start
+        await batcher.aclose()
+        return result, elapsed
+
+    result, elapsed = asyncio.run(main())
+    assert result == "u1:w"
+    assert 0.04 <= elapsed < 2.0  # waited for company, then went alone
+
+
+def test_requests_for_one_user_coalesce_and_the_latest_window_wins():
+    async def main():
+        scorer = Recorder()
+        batcher = MicroBatcher(scorer, max_batch=256, max_wait_s=0.01)
+        futures = [batcher.submit("u1", "old"), batcher.submit("u2", "x"),
+                   batcher.submit("u1", "newer"), batcher.submit("u1", "newest")]
+        results = await asyncio.gather(*futures)
+        await batcher.aclose()
+        return scorer, batcher, results
+
+    scorer, batcher, results = asyncio.run(main())
+    assert scorer.batches == [[("u1", "newest"), ("u2", "x")]]
+    assert results == ["u1:newest", "u2:x", "u1:newest", "u1:newest"]
+    assert (batcher.batches, batcher.rows) == (1, 2)
+
+
+def test_scoring_runs_off_the_event_loop_thread():
+    async def main():
+        scorer = Recorder()
+        batcher = MicroBatcher(scorer, max_batch=2, max_wait_s=0.01)
+        await asyncio.gather(batcher.submit("a", "w"), batcher.submit("b", "w"))
+        await batcher.aclose()
+        return scorer, threading.get_ident()
+
+    scorer, loop_thread = asyncio.run(main())
+    assert scorer.threads and loop_thread not in scorer.threads
+
+
+def test_a_failing_batch_fails_every_waiter_and_the_next_batch_still_runs():
+    async def main():
+        scorer = Recorder(fail=True)
+        batcher = MicroBatcher(scorer, max_batch=2, max_wait_s=0.01)
+        failed = await asyncio.gather(batcher.submit("a", "w"), batcher.submit("a", "v"),
+                                      return_exceptions=True)
+        scorer.fail = False
+        ok = await batcher.submit("b", "w")
+        await batcher.aclose()
+        return failed, ok
+
+    failed, ok = asyncio.run(main())
+    assert all(isinstance(e, RuntimeError) for e in failed)
+    assert ok == "b:w"
+
+
+def test_max_batch_must_be_positive():
+    with pytest.raises(ValueError):
+        MicroBatcher(Recorder(), max_batch=0)

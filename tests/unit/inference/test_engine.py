@@ -1,0 +1,101 @@
+import asyncio
+
+import pytest
+
+from inference.ads import Campaign
+from inference.batcher import MicroBatcher
+from inference.engine import Recommender, UserRequest
+from inference.popularity import DecayedPopularity
+from inference.postfilter import POPULAR_REASON, CatalogItem, FilterRules
+
+
+def catalog(item_id):
+    i = int(item_id)
+    return CatalogItem(in_stock=i % 7 != 0, category=f"c{i % 5}")
+
+
+DEFAULT_RULES = FilterRules(top_k=5, diversity_cap=2)
+
+
+@pytest.fixture
+def recommender(registry_dir, registry_factory):
+    def make(rules=DEFAULT_RULES, campaigns=(), **settings):
+        registry_dir("v1")
+        registry_dir("v2", seed=1, make_current=False)
+        pop = DecayedPopularity(half_life_s=600, capacity=100)
+        for rank, item in enumerate(["14", "3", "8", "21", "5", "9", "12", "33"]):
+            for _ in range(10 - rank):
+                pop.add(item, 0.0)
+        return Recommender(registry_factory(**settings), pop, rules, catalog, campaigns)
+
+    return make
+
+
+HISTORY = UserRequest([("3", 1), ("5", 2), ("8", 3), ("5", 4)], bought=frozenset({"11"}))
+
+
+def test_recommendations_respect_every_rule_and_carry_the_version(recommender):
+    (result,) = recommender()([("u1", HISTORY)], now_s=0.0)
+    ids = [p.item_id for p in result.items]
+    assert len(ids) == 5 and len(set(ids)) == 5
+    assert not {"5", "11"} & set(ids)  # bought in the window and earlier
+    assert all(int(i) % 7 for i in ids)  # out of stock never shown
+    per_cat = [catalog(i).category for i in ids]
+    assert max(per_cat.count(c) for c in per_cat) <= 2
+    assert (result.model_version, result.variant) == ("v1", "A")
+    assert all(p.source == "model" and p.reason.startswith("because you") for p in result.items)
+
+
+def test_a_user_without_history_gets_popular_items(recommender):
+    (result,) = recommender()([("new", UserRequest([("unknown-item", 1)]))], now_s=0.0)
+    # 14 and 21 are out of stock (multiples of 7)
+    assert [p.item_id for p in result.items] == ["3", "8", "5", "9", "12"]
+    assert {p.reason for p in result.items} == {POPULAR_REASON}
+    assert result.ads == []
+
+
+def test_too_few_survivors_are_backfilled_from_popularity(recommender):
+    rec = recommender(rules=FilterRules(top_k=5, excluded_categories=frozenset(
+        {"c0", "c1", "c2", "c4"})))
+    (result,) = rec([("u1", HISTORY)], now_s=0.0)
+    assert all(catalog(p.item_id).category == "c3" for p in result.items)
+    assert result.backfilled == sum(p.source == "popular" for p in result.items)
+    assert len(result.items) <= 5
+
+
+def test_ab_users_are_scored_by_their_variant_in_one_batch(recommender):
+    rec = recommender(ab_version="v2", ab_share=0.5)
+    rows = [(f"user-{i}", HISTORY) for i in range(40)]
+    results = rec(rows, now_s=0.0)
+    assert [r.user_id for r in results] == [u for u, _ in rows]
+    by_variant = {(r.variant, r.model_version) for r in results}
+    assert by_variant == {("A", "v1"), ("B", "v2")}
+
+
+def test_campaigns_over_threshold_become_ad_candidates_with_a_segment(recommender):
+    cap = {"max_events": 1, "period_s": 60}
+    every = Campaign(campaign_id="everything", categories=frozenset({f"c{i}" for i in range(5)}),
+                     threshold=0.9, frequency_cap=cap)  # type: ignore[arg-type]
+    niche = Campaign(campaign_id="niche", items=frozenset({"60"}), threshold=0.99,
+                     frequency_cap=cap)  # type: ignore[arg-type]
+    rec = recommender(campaigns=[every, niche])
+    history, empty = rec([("u1", HISTORY), ("u2", UserRequest([]))], now_s=0.0)
+    assert [(a.campaign_id, a.segment) for a in history.ads] == [("everything", "cart_abandoner")]
+    assert history.ads[0].score == pytest.approx(1.0, abs=1e-4)
+    assert empty.ads == []
+
+
+def test_batcher_and_recommender_together(recommender):
+    rec = recommender()
+
+    async def main():
+        batcher = MicroBatcher(rec, max_batch=8, max_wait_s=0.005)
+        results = await asyncio.gather(*(batcher.submit(f"u{i % 3}", HISTORY)
+                                         for i in range(9)))
+        await batcher.aclose()
+        return batcher, results
+
+    batcher, results = asyncio.run(main())
+    assert batcher.rows == 3  # nine requests, three users
+    assert {r.user_id for r in results} == {"u0", "u1", "u2"}
+    assert all(len(r.items) == 5 for r in results)

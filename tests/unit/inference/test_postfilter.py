@@ -1,0 +1,87 @@
+import numpy as np
+
+from inference.postfilter import (
+    GENERIC_REASON,
+    POPULAR_REASON,
+    CatalogItem,
+    FilterRules,
+    Pick,
+    explain,
+    graph_exclusions,
+    no_catalog,
+    select,
+)
+from inference.windows import ItemIndex
+
+CATALOG = {
+    "a": CatalogItem(True, "shoes"), "b": CatalogItem(True, "shoes"),
+    "c": CatalogItem(True, "shoes"), "d": CatalogItem(False, "bags"),
+    "e": CatalogItem(True, "adult"), "f": CatalogItem(True, "bags"),
+}
+
+
+def _model(*ids):
+    return [(item, 10.0 - i, "model") for i, item in enumerate(ids)]
+
+
+def test_bought_items_are_excluded_and_viewed_ones_only_when_configured():
+    window = [("a", 1), ("b", 4), ("c", 2)]
+    assert graph_exclusions(window, FilterRules(), bought={"z"}) == {"b", "z"}
+    assert graph_exclusions(window, FilterRules(exclude_viewed=True)) == {"a", "b", "c"}
+
+
+def test_select_drops_excluded_out_of_stock_and_banned_categories():
+    rules = FilterRules(top_k=10, excluded_categories=frozenset({"adult"}))
+    picks = select(_model("a", "b", "d", "e", "f", "g"), {"b"}, CATALOG.get, rules)
+    assert [p.item_id for p in picks] == ["a", "f", "g"]  # g: unknown to the catalog
+
+
+def test_diversity_cap_limits_items_per_category():
+    rules = FilterRules(top_k=10, diversity_cap=2)
+    picks = select(_model("a", "b", "c", "f"), set(), CATALOG.get, rules)
+    assert [p.item_id for p in picks] == ["a", "b", "f"]
+
+
+def test_select_stops_at_top_k_in_rank_order():
+    picks = select(_model("g", "h", "i", "j"), set(), no_catalog, FilterRules(top_k=2))
+    assert [(p.item_id, p.score) for p in picks] == [("g", 10.0), ("h", 9.0)]
+
+
+def test_too_few_model_items_are_topped_up_by_allowed_popular_ones():
+    popular = [("a", 5.0, "popular"), ("d", 4.0, "popular"), ("h", 3.0, "popular")]
+    picks = select([*_model("a", "b"), *popular], {"b"}, CATALOG.get, FilterRules(top_k=3))
+    assert [(p.item_id, p.source) for p in picks] == [("a", "model"), ("h", "popular")]
+
+
+def _embeddings():
+    # items 1..4: 1 and 3 point the same way, 2 and 4 the same way
+    e = np.array([[0, 0], [1, 0], [0, 1], [0.9, 0.1], [0.1, 0.9]], dtype=np.float32)
+    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-9)
+
+
+INDEX = ItemIndex(["", "1", "2", "3", "4"])
+
+
+def test_reason_names_the_most_similar_window_item_and_its_event():
+    window = [("1", 1), ("2", 3)]
+    picks = [Pick("3", 1.0, "model"), Pick("4", 0.5, "model")]
+    reasons = [p.reason for p in explain(picks, window, INDEX, _embeddings())]
+    assert reasons == ["because you viewed item 1", "because you added item 2 to your cart"]
+
+
+def test_reason_uses_the_strongest_event_with_that_item():
+    window = [("1", 1), ("1", 4)]
+    (pick,) = explain([Pick("3", 1.0, "model")], window, INDEX, _embeddings())
+    assert pick.reason == "because you bought item 1"
+
+
+def test_an_item_is_not_its_own_reason_when_another_exists():
+    window = [("3", 1), ("1", 2)]
+    (pick,) = explain([Pick("3", 1.0, "model")], window, INDEX, _embeddings())
+    assert pick.reason == "because you clicked item 1"
+
+
+def test_popular_and_unexplained_items_get_generic_reasons():
+    picks = [Pick("2", 1.0, "popular"), Pick("1", 1.0, "model")]
+    reasons = [p.reason for p in explain(picks, [("zz", 1)], INDEX, _embeddings())]
+    assert reasons == [POPULAR_REASON, GENERIC_REASON]

@@ -1,0 +1,36 @@
+import numpy as np
+
+from inference.windows import ItemIndex, encode_windows
+
+INDEX = ItemIndex(["", "a", "b", "c", "d"])
+
+
+def test_windows_are_left_padded_with_their_event_codes():
+    batch = encode_windows(INDEX, [[("a", 1), ("c", 3)]], max_len=4)
+    assert batch.item_seq.tolist() == [[0, 0, 1, 3]]
+    assert batch.event_type.tolist() == [[0, 0, 1, 3]]
+    assert batch.lengths.tolist() == [2]
+
+
+def test_long_windows_keep_the_newest_items():
+    window = [("a", 1), ("b", 1), ("c", 2), ("d", 4)]
+    batch = encode_windows(INDEX, [window], max_len=2)
+    assert batch.item_seq.tolist() == [[3, 4]]
+    assert batch.event_type.tolist() == [[2, 4]]
+
+
+def test_unknown_ids_are_dropped_before_truncating():
+    batch = encode_windows(INDEX, [[("a", 1), ("zz", 1), ("b", 2), ("", 1)]], max_len=2)
+    assert batch.item_seq.tolist() == [[1, 2]]
+    assert batch.lengths.tolist() == [2]
+
+
+def test_excludes_are_mapped_and_padded_to_the_widest_row():
+    batch = encode_windows(INDEX, [[], []], max_len=2, excludes=[["b", "zz", "d"], []])
+    assert batch.exclude.tolist() == [[2, 4], [0, 0]]
+    assert batch.exclude.dtype == np.int64
+
+
+def test_index_maps_back_to_external_ids():
+    assert INDEX.external([3, 1]) == ["c", "a"]
+    assert INDEX.get("") == 0 and INDEX.get("nope") == 0
