@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535)
     log_level: str = Field("info")
     agent_concurrency: int = Field(
-        1, ge=1, le=1024, description="actors handling views and clicks concurrently"
+        64, ge=1, le=1024,
+        description="actors handling views and clicks at once (the most users in one batch)",
     )
     broker_retry_max_s: float = Field(
         30.0, gt=0, description="longest back-off between tries to reach the broker"

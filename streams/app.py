@@ -6,14 +6,21 @@ everything, so importing this module connects to nothing and reads no environmen
 
 from __future__ import annotations
 
+import logging
+
 import faust
 
+from inference.registry import ModelRegistry, RegistryError
 from shopstream import topics as t
 from shopstream.config import Settings
+from streams.catalog import CatalogCache
 from streams.handlers import EventHandlers, InferenceStage, NoInference
 from streams.metrics import WorkerMetrics
+from streams.recommend import ModelStage
 from streams.tables import create_tables
 from streams.views import add_views
+
+log = logging.getLogger(__name__)
 
 
 def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
@@ -21,6 +28,18 @@ def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
     # with a reason instead of being dropped by Faust's deserializer.
     return app.topic(*names, key_type=bytes, value_type=bytes,
                      key_serializer="raw", value_serializer="raw")
+
+
+def model_stage(settings: Settings, catalog: CatalogCache,
+                metrics: WorkerMetrics) -> InferenceStage:
+    """The model from the registry, or no inference (with a warning) when there is none."""
+    try:
+        registry = ModelRegistry(settings)
+    except RegistryError as exc:
+        log.warning("no model to serve (%s); windows are kept but nothing is recommended "
+                    "until a model is published (make export)", exc)
+        return NoInference()
+    return ModelStage(settings, registry, catalog, metrics)
 
 
 def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust.App:
@@ -37,9 +56,14 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
         producer_acks=-1,
     )
     metrics = WorkerMetrics()
-    tables = create_tables(app, settings)
-    handlers = EventHandlers(settings, tables, metrics, raw_topic(app, t.DEADLETTER),
-                             stage or NoInference())
+    catalog_cache = CatalogCache()
+    tables = create_tables(app, settings, on_catalog_change=catalog_cache.on_changelog_event)
+    if stage is None:
+        stage = model_stage(settings, catalog_cache, metrics)
+    if isinstance(stage, ModelStage):
+        stage.bind(tables, raw_topic(app, t.RECS), raw_topic(app, t.ADS))
+    handlers = EventHandlers(settings, tables, metrics, raw_topic(app, t.DEADLETTER), stage,
+                             catalog_cache)
 
     @app.agent(raw_topic(app, t.VIEWS, t.CLICKS), concurrency=settings.agent_concurrency)
     async def interactions(stream: faust.StreamT[bytes]) -> None:
@@ -57,7 +81,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
             await handlers.on_erasure(event)
 
     for name, table in (("user_state", tables.user_state), ("last_recs", tables.last_recs),
-                        ("catalog", tables.catalog)):
+                        ("ad_caps", tables.ad_caps), ("catalog", tables.catalog)):
         metrics.track_table(name, table.__len__)
     add_views(app, handlers, metrics)
     app.shopstream = handlers  # type: ignore[attr-defined]

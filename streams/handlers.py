@@ -27,6 +27,7 @@ from schemas import (
 )
 from shopstream import topics as t
 from shopstream.config import Settings
+from streams.catalog import CatalogCache
 from streams.metrics import WorkerMetrics
 from streams.state import StateLimits, UserState
 from streams.state_codec import decode_state, encode_state
@@ -55,12 +56,14 @@ class NoInference:
 
 class EventHandlers:
     def __init__(self, settings: Settings, tables: Tables, metrics: WorkerMetrics,
-                 deadletters: faust.TopicT, stage: InferenceStage) -> None:
+                 deadletters: faust.TopicT, stage: InferenceStage,
+                 catalog_cache: CatalogCache | None = None) -> None:
         self.settings = settings
         self.tables = tables
         self.metrics = metrics
         self.deadletters = deadletters
         self.stage = stage
+        self.catalog_cache = catalog_cache or CatalogCache()
         self.limits = Limits.from_settings(settings)
         self.state_limits = StateLimits.from_settings(settings)
 
@@ -112,7 +115,9 @@ class EventHandlers:
         key = event.message.key
         if event.value is None and key:  # a tombstone: the item left the catalog
             self.metrics.events_in.labels(topic=t.CATALOG).inc()
-            self.tables.catalog.pop(key.decode("utf-8", errors="replace"), None)
+            item_id = key.decode("utf-8", errors="replace")
+            self.tables.catalog.pop(item_id, None)
+            self.catalog_cache.put(item_id, None)
             return
         try:
             item = self._decode(event)
@@ -120,7 +125,9 @@ class EventHandlers:
             await self.dead_letter(event, exc)
             return
         assert isinstance(item, CatalogItem)
-        self.tables.catalog[item.item_id] = encode(item)
+        raw = encode(item)
+        self.tables.catalog[item.item_id] = raw
+        self.catalog_cache.put(item.item_id, raw)
 
     async def on_erasure(self, event: EventT) -> None:
         try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import faust
 from faust.types import TableT
-from faust.types.tables import GlobalTableT
+from faust.types.tables import ChangelogEventCallback, GlobalTableT
 
 from shopstream.config import Settings
 
@@ -20,6 +20,7 @@ from shopstream.config import Settings
 class Tables:
     user_state: TableT  # user_id -> streams.state_codec bytes
     last_recs: TableT  # user_id -> the latest Recommendation as JSON bytes
+    ad_caps: TableT  # "user_id\x1fcampaign_id" -> inference.freqcap bytes
     catalog: GlobalTableT  # item_id -> CatalogItem JSON bytes, on every worker
 
     def user_tables(self) -> tuple[TableT, ...]:
@@ -27,7 +28,8 @@ class Tables:
         return (self.user_state, self.last_recs)
 
 
-def create_tables(app: faust.App, settings: Settings) -> Tables:
+def create_tables(app: faust.App, settings: Settings,
+                  on_catalog_change: ChangelogEventCallback | None = None) -> Tables:
     def user_table(name: str, help_text: str) -> TableT:
         return app.Table(name, partitions=settings.topic_partitions, key_type=str,
                          value_type=bytes, help=help_text)  # bytes values: stored raw
@@ -35,6 +37,8 @@ def create_tables(app: faust.App, settings: Settings) -> Tables:
     return Tables(
         user_state=user_table("user_state", "per-user window, dedupe memory, bought items"),
         last_recs=user_table("last_recs", "latest recommendation per user"),
+        ad_caps=user_table("ad_caps", "recent ad events per user and campaign"),
         catalog=app.GlobalTable("catalog", partitions=1, key_type=str,
-                                value_type=bytes, help="catalog items by item_id"),
+                                value_type=bytes, help="catalog items by item_id",
+                                on_changelog_event=on_catalog_change),
     )

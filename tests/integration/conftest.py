@@ -126,6 +126,7 @@ def worker_factory(kafka: Settings, tmp_path: Path) -> Iterator:
             "SHOPSTREAM_WORKER_DATA_DIR": str(data_dir),
             "SHOPSTREAM_WEB_PORT": str(port),
             "SHOPSTREAM_LOG_LEVEL": "info",
+            "SHOPSTREAM_MODEL_DIR": str(tmp_path / "no-models"),  # tests publish their own
             "PYTHONUNBUFFERED": "1",
         })
         env.update({f"SHOPSTREAM_{k.upper()}": v for k, v in settings.items()})

@@ -1,0 +1,40 @@
+"""An in-memory view of the catalog for the filters, kept current from the catalog table.
+
+The scoring thread reads it while the event loop writes single keys; plain dict reads and
+writes are safe for that. It is fed by the catalog agent on the worker that consumes
+catalog.items, and by the global table's changelog on every worker (recovery included).
+"""
+
+from __future__ import annotations
+
+import orjson
+from faust.types import EventT
+
+from inference.postfilter import CatalogItem as FilterItem
+
+
+class CatalogCache:
+    def __init__(self) -> None:
+        self._items: dict[str, FilterItem] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def lookup(self, item_id: str) -> FilterItem | None:
+        return self._items.get(item_id)
+
+    def put(self, item_id: str, raw: bytes | None) -> None:
+        if raw is None:
+            self._items.pop(item_id, None)
+            return
+        data = orjson.loads(raw)
+        self._items[item_id] = FilterItem(in_stock=bool(data.get("in_stock", True)),
+                                          category=data.get("category"))
+
+    async def on_changelog_event(self, event: EventT) -> None:
+        key = event.key
+        if isinstance(key, bytes):
+            key = orjson.loads(key)
+        if isinstance(key, str):
+            value = event.value
+            self.put(key, value if isinstance(value, bytes) or value is None else None)
