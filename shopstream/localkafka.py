@@ -267,7 +267,8 @@ class LocalKafka:
             capture_output=True, text=True, check=False,
         )
         if result.returncode != 0:
-            raise LocalKafkaError(f"formatting Kafka storage failed: {result.stdout.strip()}")
+            output = (result.stdout + result.stderr).strip().splitlines()[-3:]
+            raise LocalKafkaError("formatting Kafka storage failed: " + " | ".join(output))
 
     def _start(self) -> subprocess.Popen[bytes]:
         java = self.java()

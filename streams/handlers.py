@@ -63,7 +63,7 @@ class EventHandlers:
         self.metrics = metrics
         self.deadletters = deadletters
         self.stage = stage
-        self.catalog_cache = catalog_cache or CatalogCache()
+        self.catalog_cache = CatalogCache() if catalog_cache is None else catalog_cache
         self.limits = Limits.from_settings(settings)
         self.state_limits = StateLimits.from_settings(settings)
 

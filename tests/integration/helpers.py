@@ -48,6 +48,26 @@ def collect(settings: Settings, topic: str, keep: Callable[[dict[str, Any]], boo
     raise AssertionError(f"timed out on {topic}; kept {len(kept)}: {kept[-5:]}")
 
 
+def collect_for(settings: Settings, topic: str, keep: Callable[[dict[str, Any]], bool],
+                seconds: float) -> list[dict[str, Any]]:
+    """Every record of ``topic`` that ``keep`` accepts, reading from the start for
+    ``seconds`` (for asserting that something did NOT happen, or how often it did)."""
+    consumer: Consumer = make_consumer(settings, f"test-{uuid.uuid4().hex[:8]}")
+    consumer.subscribe([topic])
+    kept: list[dict[str, Any]] = []
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                record = orjson.loads(msg.value())
+                if keep(record):
+                    kept.append(record)
+    finally:
+        consumer.close()
+    return kept
+
+
 def unique_users(n: int) -> list[str]:
     tag = uuid.uuid4().hex[:6]
     return [f"user-{tag}-{i}" for i in range(n)]
