@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     session_idle_ms: int = Field(
         30 * 60 * 1000, ge=1, description="idle gap after which a new session starts"
     )
+    state_cache_size: int = Field(
+        100_000, ge=0, description="decoded user states kept in memory per worker (0: none)"
+    )
     deadletter_raw_limit: int = Field(
         4096, ge=0, description="bytes of a rejected record copied into its dead letter"
     )

@@ -83,6 +83,12 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     for name, table in (("user_state", tables.user_state), ("last_recs", tables.last_recs),
                         ("ad_caps", tables.ad_caps), ("catalog", tables.catalog)):
         metrics.track_table(name, table.__len__)
+    async def on_rebalanced(app: faust.App, *args: object, **kwargs: object) -> None:
+        handlers.forget_cached_states()
+
+    app.on_partitions_revoked.connect(on_rebalanced)  # type: ignore[arg-type]
+    app.on_partitions_assigned.connect(on_rebalanced)  # type: ignore[arg-type]
+
     add_views(app, handlers, metrics)
     app.shopstream = handlers  # type: ignore[attr-defined]
     return app

@@ -7,6 +7,7 @@ injected tables and topics, so the flow reads top to bottom.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Protocol
 
 import faust
@@ -66,6 +67,11 @@ class EventHandlers:
         self.catalog_cache = CatalogCache() if catalog_cache is None else catalog_cache
         self.limits = Limits.from_settings(settings)
         self.state_limits = StateLimits.from_settings(settings)
+        # Decoded states of recently active users, so an event costs one encode and no
+        # decode. Only this worker writes a user's row while it owns the partition; the
+        # cache is dropped whenever partitions move (see forget_cached_states).
+        self._states: OrderedDict[str, UserState] = OrderedDict()
+        self._cache_size = settings.state_cache_size
 
     # --- shared -----------------------------------------------------------------
     def _decode(self, event: EventT) -> object:
@@ -92,8 +98,28 @@ class EventHandlers:
                     error.reason)
 
     def load_state(self, user_id: str) -> UserState | None:
+        state = self._states.get(user_id)
+        if state is not None:
+            self._states.move_to_end(user_id)
+            return state
         raw = self.tables.user_state.get(user_id)
-        return decode_state(raw, self.state_limits) if raw is not None else None
+        if raw is None:
+            return None
+        state = decode_state(raw, self.state_limits)
+        self._remember(user_id, state)
+        return state
+
+    def _remember(self, user_id: str, state: UserState) -> None:
+        if not self._cache_size:
+            return
+        self._states[user_id] = state
+        self._states.move_to_end(user_id)
+        if len(self._states) > self._cache_size:
+            self._states.popitem(last=False)
+
+    def forget_cached_states(self) -> None:
+        """After a rebalance another worker may have written our users' rows: re-read them."""
+        self._states.clear()
 
     # --- per topic ----------------------------------------------------------------
     async def on_interaction(self, event: EventT) -> None:
@@ -103,7 +129,10 @@ class EventHandlers:
             await self.dead_letter(event, exc)
             return
         assert isinstance(decoded, ViewEvent | ClickEvent)
-        state = self.load_state(decoded.user_id) or UserState(self.state_limits)
+        state = self.load_state(decoded.user_id)
+        if state is None:
+            state = UserState(self.state_limits)
+            self._remember(decoded.user_id, state)
         if not state.apply_event(decoded):
             self.metrics.duplicates.inc()
             return
@@ -137,6 +166,7 @@ class EventHandlers:
             return
         assert isinstance(request, UserErasure)
         self.stage.forget(request.user_id)
+        self._states.pop(request.user_id, None)
         for table in self.tables.user_tables():
             table.pop(request.user_id, None)  # a tombstone reaches the changelog
         log.info("erased a user on partition %d", event.message.partition)

@@ -1,0 +1,239 @@
+"""The worker on a real broker: sustainable rate against a consume-only Faust agent, and
+end-to-end latency at half that rate.
+
+One run, one broker, the same backlog of real Beauty sessions for both:
+1. baseline: bench/consume_only.py drains the backlog (a Faust agent doing nothing);
+2. `shopstream worker` (windows, dedupe, micro-batched ONNX inference, outputs) drains the
+   same backlog; its rate is read from its /metrics counter, timed from the first record;
+3. events are then sent in real time at half the worker's rate, and the latency from each
+   event's ts to its recommendation's emitted_ts is measured from the output topic.
+The model is models/CURRENT when there is one, else a random model of realistic size
+(12,101 items, width 64, 2 layers, L=50) from inference.testing.
+
+    python bench/bench_worker.py [--events 20000] [--latency-seconds 20]
+Writes bench/results/worker.json and worker.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import numpy as np
+import orjson
+from _common import DEFAULT_DATA, REPO, RESULTS
+
+from inference.testing import build_version
+from shopstream import topics as t
+from shopstream.config import Settings, load_settings
+from shopstream.kafkaio import make_consumer, make_producer, produce_all
+from shopstream.localkafka import LocalKafka, free_port, port_is_open
+from shopstream.topics import create_topics
+
+
+def sessions(path: Path, n_events: int) -> list[tuple[str, str]]:
+    """(user, item) pairs in the data's order, interleaving users as a shop would see them."""
+    users = []
+    with open(path) as fh:
+        for line in fh:
+            user, *items = line.split()
+            users.append((user, items))
+            if sum(len(i) for _, i in users) >= n_events:
+                break
+    out: list[tuple[str, str]] = []
+    depth = 0
+    while len(out) < n_events:
+        for user, items in users:
+            if depth < len(items):
+                out.append((user, items[depth]))
+        depth += 1
+    return out[:n_events]
+
+
+def view_record(user: str, item: str, event_id: str, ts: int) -> tuple[bytes, bytes]:
+    return user.encode(), orjson.dumps({"event_id": event_id, "user_id": user,
+                                        "item_id": item, "ts": ts})
+
+
+def model_dir(tmp: Path) -> tuple[Path, str]:
+    trained = REPO / "models"
+    if (trained / "CURRENT").exists():
+        return trained, "trained " + (trained / "CURRENT").read_text().strip()
+    build_version(tmp / "models", "bench", n_items=12101, dim=64, layers=2, max_len=50,
+                  top_k=30)
+    return tmp / "models", "random (12,101 items, width 64, 2 layers, L=50)"
+
+
+EXTRA_ENV: dict[str, str] = {}
+
+
+def events_in(port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return sum(float(v) for v in re.findall(r"^shopstream_events_in_total\{[^}]*\} (\S+)$",
+                                            text, re.M))
+
+
+def start_worker(settings: Settings, models: Path, log: Path,
+                 profile: Path | None = None) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPSTREAM_")}
+    env.update({"SHOPSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+                "SHOPSTREAM_APP_ID": f"bench{uuid.uuid4().hex[:6]}",
+                "SHOPSTREAM_WORKER_DATA_DIR": str(log.parent / "worker"),
+                "SHOPSTREAM_WEB_PORT": str(port), "SHOPSTREAM_MODEL_DIR": str(models),
+                "SHOPSTREAM_LOG_LEVEL": "warning", **EXTRA_ENV})
+    prefix = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    proc = subprocess.Popen([sys.executable, *prefix, "-m", "shopstream.cli", "worker"], env=env,
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=REPO)
+    while not port_is_open("127.0.0.1", port):
+        if proc.poll() is not None:
+            raise SystemExit(f"worker exited; see {log}")
+        time.sleep(0.2)
+    return proc, port
+
+
+def drain_rate(port: int, n: int, timeout: float = 600) -> float:
+    """Events/s from the first consumed record until ``n`` were consumed."""
+    deadline = time.monotonic() + timeout
+    while events_in(port) == 0:
+        time.sleep(0.05)
+    start = time.monotonic()
+    while (seen := events_in(port)) < n:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"worker consumed only {seen} of {n} events in {timeout}s")
+        time.sleep(0.1)
+    return n / (time.monotonic() - start)
+
+
+def paced_latency(settings: Settings, rate: float, seconds: float) -> list[float]:
+    """Send views at ``rate``/s for ``seconds``; latencies (ms) of the recommendations."""
+    run = uuid.uuid4().hex[:6]
+    consumer = make_consumer(settings, f"bench-lat-{run}", **{"auto.offset.reset": "latest"})
+    consumer.subscribe([t.RECS])
+    consumer.poll(2.0)  # join before sending
+    producer = make_producer(settings, **{"linger.ms": 0})
+    pairs = sessions(DEFAULT_DATA, int(rate * seconds))
+    start = time.monotonic()
+    for i, (user, item) in enumerate(pairs):
+        wait = start + i / rate - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        key, value = view_record(f"lat-{run}-{user}", item, f"lat-{run}-{i}",
+                                 int(time.time() * 1000))
+        producer.produce(t.VIEWS, key=key, value=value)
+        producer.poll(0)
+    producer.flush(30)
+    latencies: list[float] = []
+    quiet_until = time.monotonic() + 5
+    while time.monotonic() < quiet_until:
+        msg = consumer.poll(0.5)
+        if msg is None or msg.error():
+            continue
+        rec = orjson.loads(msg.value())
+        if rec["trigger_event_id"].startswith(f"lat-{run}-"):
+            latencies.append(rec["emitted_ts"] - rec["event_ts"])
+            quiet_until = time.monotonic() + 3
+    consumer.close()
+    return latencies
+
+
+def plot(result: dict, latencies: list[float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    names = ["consume-only Faust agent", "shopstream worker"]
+    rates = [result["consume_only_events_per_s"], result["worker_events_per_s"]]
+    left.bar(names, rates, color=["#999", "#3a7"])
+    left.set_ylabel("events/s (backlog drain)")
+    left.set_title(f"worker / baseline = {result['ratio']:.2f}")
+    if latencies:
+        xs = np.sort(latencies)
+        right.plot(xs, np.arange(1, len(xs) + 1) / len(xs))
+        right.axvline(result["latency_ms"]["p99"], color="r", linestyle="--", label="p99")
+        right.set_xlabel("event ts -> recommendation emitted (ms)")
+        right.set_ylabel("fraction of recommendations")
+        right.set_title(f"at {result['latency_rate_events_per_s']:.0f} events/s")
+        right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--no-model", action="store_true",
+                        help="serve no model: measures the windows path alone")
+    parser.add_argument("--profile", type=Path, help="write the worker's cProfile stats here")
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-worker-"))
+    settings = load_settings(kafka_bootstrap=f"127.0.0.1:{free_port()}",
+                             kafka_data_dir=tmp / "kafka", local_dir=REPO / ".local")
+    broker = LocalKafka(settings)
+    broker.up()
+    worker = None
+    try:
+        create_topics(settings)
+        models, model_name = ((tmp / "none", "none") if args.no_model else model_dir(tmp))
+        base = int(time.time() * 1000) - 3_600_000
+        backlog = [view_record(u, item, f"b-{i}", base + i)
+                   for i, (u, item) in enumerate(sessions(DEFAULT_DATA, args.events))]
+        produce_all(make_producer(settings), t.VIEWS, backlog)
+        print(f"backlog of {len(backlog)} views on {t.VIEWS}; model: {model_name}")
+
+        out = subprocess.run([sys.executable, str(REPO / "bench" / "consume_only.py"),
+                              "--bootstrap", settings.kafka_bootstrap, "--events",
+                              str(args.events)], capture_output=True, text=True, timeout=900)
+        # Faust's worker turns stdout into log lines: find the JSON wherever it went
+        found = re.findall(r'\{"events":\d+,"seconds":[0-9.e-]+\}', out.stdout + out.stderr)
+        if not found:
+            raise SystemExit(f"consume-only baseline failed: {out.stderr[-2000:]}")
+        base_rate = args.events / json.loads(found[-1])["seconds"]
+        print(f"consume-only Faust agent: {base_rate:,.0f} events/s")
+
+        worker, port = start_worker(settings, models, tmp / "worker.log", args.profile)
+        worker_rate = drain_rate(port, args.events)
+        print(f"shopstream worker:        {worker_rate:,.0f} events/s "
+              f"({worker_rate / base_rate:.2f} of the baseline)")
+
+        half = worker_rate / 2
+        latencies = [] if args.no_model else paced_latency(settings, half, args.latency_seconds)
+        lat = np.array(latencies) if latencies else np.array([np.nan])
+        result = {
+            "model": model_name, "events": args.events,
+            "consume_only_events_per_s": base_rate, "worker_events_per_s": worker_rate,
+            "ratio": worker_rate / base_rate, "latency_rate_events_per_s": half,
+            "latency_ms": {"p50": float(np.percentile(lat, 50)),
+                           "p99": float(np.percentile(lat, 99)), "max": float(lat.max()),
+                           "recommendations": len(latencies)},
+            "machine": f"{os.cpu_count()} cores",
+        }
+        print(f"latency at {half:,.0f} events/s over {len(latencies)} recommendations: "
+              f"p50 {result['latency_ms']['p50']:.1f} ms, p99 {result['latency_ms']['p99']:.1f} ms")
+        (RESULTS / "worker.json").write_text(json.dumps(result, indent=2))
+        plot(result, latencies, RESULTS / "worker.png")
+        print(f"wrote {RESULTS / 'worker.json'} and worker.png")
+    finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(60)
+        broker.down()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""The baseline of bench_worker.py: a Faust agent that consumes events.views and does nothing.
+
+Run as a process of its own: prints one JSON line {"events": N, "seconds": S} once it has
+consumed N records (timed from the first record), then stops its worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+import uuid
+
+import faust
+import orjson
+
+from shopstream import topics as t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--events", type=int, required=True)
+    parser.add_argument("--partitions", type=int, default=4)
+    args = parser.parse_args()
+
+    app = faust.App(f"bench-consume-{uuid.uuid4().hex[:8]}", broker=f"kafka://{args.bootstrap}",
+                    store="memory://", web_enabled=False, topic_partitions=args.partitions)
+    topic = app.topic(t.VIEWS, key_type=bytes, value_type=bytes, key_serializer="raw",
+                      value_serializer="raw")
+    seen = {"n": 0, "start": 0.0}
+
+    @app.agent(topic)
+    async def consume(stream: faust.StreamT[bytes]) -> None:
+        async for _value in stream:
+            if seen["n"] == 0:
+                seen["start"] = time.perf_counter()
+            seen["n"] += 1
+            if seen["n"] == args.events:
+                elapsed = time.perf_counter() - seen["start"]
+                print(orjson.dumps({"events": args.events, "seconds": elapsed}).decode(),
+                      flush=True)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    worker = faust.Worker(app, loglevel="warning", quiet=True)
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
