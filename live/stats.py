@@ -89,28 +89,41 @@ def bucket_increase(before: Buckets, after: Buckets) -> Buckets:
 
 def quantile(q: float, buckets: Buckets) -> float | None:
     """The q-quantile (0..1) estimated from cumulative buckets; None with no observations."""
+    return _locate(q, buckets)[0]
+
+
+def beyond_buckets(q: float, buckets: Buckets) -> bool:
+    """Whether the q-quantile lies above the highest finite bound (its value is then a floor)."""
+    return _locate(q, buckets)[1]
+
+
+def _locate(q: float, buckets: Buckets) -> tuple[float | None, bool]:
     if not 0.0 <= q <= 1.0:
         raise ValueError(f"quantile must be within [0, 1], got {q}")
     if not buckets or not math.isinf(buckets[-1][0]):
-        return None
+        return None, False
     total = buckets[-1][1]
     if total <= 0:
-        return None
+        return None, False
     rank = q * total
     lower_bound, lower_count = 0.0, 0.0
     for bound, count in buckets:
         if count >= rank and count > lower_count:
             if math.isinf(bound):
-                return lower_bound  # nothing is known above the highest finite bound
+                return lower_bound, True  # nothing is known above the highest finite bound
             return lower_bound + (bound - lower_bound) * (rank - lower_count) / (
-                count - lower_count)
+                count - lower_count), False
         lower_bound, lower_count = bound, count
-    return lower_bound
+    return lower_bound, False
 
 
-def latency_summary(buckets: Buckets) -> dict[str, float | None]:
+def latency_summary(buckets: Buckets) -> dict[str, Any]:
+    """Count, p50 and p99 in seconds; ``*_beyond`` marks a quantile past the top bucket."""
     count = buckets[-1][1] if buckets else 0.0
-    return {"count": count, "p50_s": quantile(0.5, buckets), "p99_s": quantile(0.99, buckets)}
+    p50, p50_beyond = _locate(0.5, buckets)
+    p99, p99_beyond = _locate(0.99, buckets)
+    return {"count": count, "p50_s": p50, "p99_s": p99,
+            "p50_beyond": p50_beyond, "p99_beyond": p99_beyond}
 
 
 def stats(before: Snapshot | None, after: Snapshot | None) -> dict[str, Any]:

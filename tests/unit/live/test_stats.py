@@ -7,7 +7,15 @@ import math
 import pytest
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from live.stats import bucket_increase, parse_metrics, quantile, rates, stats
+from live.stats import (
+    beyond_buckets,
+    bucket_increase,
+    latency_summary,
+    parse_metrics,
+    quantile,
+    rates,
+    stats,
+)
 from streams.metrics import WorkerMetrics
 
 INF = math.inf
@@ -79,6 +87,14 @@ def test_quantile_first_bucket_starts_at_zero():
 def test_quantile_in_the_inf_bucket_is_the_highest_finite_bound():
     buckets = ((0.1, 1.0), (10.0, 1.0), (INF, 100.0))
     assert quantile(0.99, buckets) == 10.0
+    assert beyond_buckets(0.99, buckets) and not beyond_buckets(0.005, buckets)
+
+
+def test_latency_summary_marks_quantiles_past_the_top_bucket():
+    summary = latency_summary(((0.1, 90.0), (10.0, 98.0), (INF, 100.0)))
+    assert summary["count"] == 100.0
+    assert summary["p50_s"] == pytest.approx(0.1 * 50 / 90) and not summary["p50_beyond"]
+    assert summary["p99_s"] == 10.0 and summary["p99_beyond"]
 
 
 def test_quantile_skips_empty_buckets():
