@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -168,9 +169,11 @@ async def _scrape(state: LiveState) -> None:
 
 
 def run(settings: Settings) -> None:
-    """Serve until interrupted (SIGINT or SIGTERM)."""
+    """Serve until interrupted (SIGINT or SIGTERM); OSError when the address is taken."""
+    # Bound before the app starts, so a taken port fails at once, before Kafka is touched.
+    family = socket.AF_INET6 if ":" in settings.live_host else socket.AF_INET
+    sock = socket.create_server((settings.live_host, settings.live_port), family=family)
     app = make_app(settings)
     log.info("live page on http://%s:%d/ (worker %s)", settings.live_host, settings.live_port,
              settings.worker_base_url)
-    web.run_app(app, host=settings.live_host, port=settings.live_port, print=None,
-                shutdown_timeout=5.0, access_log=None)
+    web.run_app(app, sock=sock, print=None, shutdown_timeout=5.0, access_log=None)

@@ -158,3 +158,16 @@ def test_bad_live_arguments_give_one_line_and_exit_2(argv, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_info.value.code == 2
     assert len(err) == 1 and err[0].startswith("shopstream")
+
+
+def test_a_taken_port_gives_one_line_and_exit_1_before_anything_starts(capsys):
+    import socket
+
+    from shopstream.cli import main
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code = main(["live", "--port", str(port)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith("shopstream: error: cannot serve on")
