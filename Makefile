@@ -54,6 +54,10 @@ lint: setup ## ruff and mypy
 demo: setup ## the main job: local Kafka, topics, worker, generated events, outputs printed
 	$(BIN)/shopstream demo
 
+.PHONY: live
+live: setup ## serve the live page on http://127.0.0.1:6080/ (needs a running worker)
+	$(BIN)/shopstream live
+
 replay: setup ## load historical logs into the event topics (FILE=path)
 	$(BIN)/shopstream replay $(FILE)
 

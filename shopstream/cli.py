@@ -23,7 +23,7 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 # Packages that add their own subcommands: each has ``register(subparsers)`` that adds a
 # parser whose ``func`` default is a Handler. Their module level must import nothing heavy.
-SUBCOMMAND_MODULES = ("export.cli", "schemas.cli")
+SUBCOMMAND_MODULES = ("export.cli", "schemas.cli", "live.cli")
 
 
 class UsageError(Exception):

@@ -109,6 +109,17 @@ class Settings(BaseSettings):
         0, ge=0, description="ONNX Runtime intra-op threads (0: one per physical core)"
     )
 
+    # --- live page (issue #6) ------------------------------------------------------
+    live_host: str = Field("127.0.0.1", description="bind address of `shopstream live`")
+    live_port: int = Field(6080, ge=1, le=65535, description="port of the live page")
+    worker_url: str | None = Field(
+        None, description="the worker's HTTP base URL (default: http://web_host:web_port)"
+    )
+    live_queue_size: int = Field(
+        100, ge=1, le=100_000, description="events buffered per browser; the oldest drop first"
+    )
+    live_scrape_s: float = Field(2.0, gt=0, description="how often the worker's metrics are read")
+
     @field_validator("excluded_categories", mode="before")
     @classmethod
     def _split_categories(cls, value: object) -> object:
@@ -133,6 +144,14 @@ class Settings(BaseSettings):
     @cached_property
     def bootstrap_servers(self) -> list[str]:
         return [s.strip() for s in self.kafka_bootstrap.split(",")]
+
+    @property
+    def worker_base_url(self) -> str:
+        """Where the live page reaches the worker; a wildcard bind is reached on loopback."""
+        if self.worker_url:
+            return self.worker_url.rstrip("/")
+        host = "127.0.0.1" if self.web_host in ("0.0.0.0", "::", "") else self.web_host
+        return f"http://{host}:{self.web_port}"
 
     @property
     def faust_broker(self) -> str:
