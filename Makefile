@@ -8,7 +8,7 @@ JARS := .local/kafka/libs/.fetched
 FILE ?= ../shared/data/amazon-beauty.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help setup kafka-up kafka-down kafka-status topics worker test test-unit lint demo replay export bench clean
+.PHONY: help setup browser kafka-up kafka-down kafka-status topics worker test test-unit lint demo replay export bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -26,6 +26,13 @@ $(JARS): kafka-local/pom.xml | $(STAMP)
 
 setup: $(STAMP) $(JARS) ## create .venv, install the project with dev extras, fetch Kafka's jars
 
+browser: ## Debian's Chromium for the live page's browser test (installed when root)
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not found: install Debian's chromium package (sudo apt-get install chromium)"; exit 1; fi; }
+
 kafka-up: setup ## start the local Kafka broker (reuses one already running)
 	$(BIN)/shopstream kafka up
 
@@ -41,7 +48,7 @@ topics: kafka-up ## create the topics (idempotent)
 worker: topics ## run a stream worker in the foreground
 	$(BIN)/shopstream worker
 
-test: setup ## run the whole test suite (starts its own Kafka)
+test: setup browser ## run the whole test suite (starts its own Kafka)
 	$(BIN)/pytest
 
 test-unit: setup ## run the tests that need nothing running
