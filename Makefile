@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JARS := .local/kafka/libs/.fetched
 FILE ?= ../shared/data/amazon-beauty.txt
+ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help setup browser kafka-up kafka-down kafka-status topics worker test test-unit lint demo replay export bench clean
@@ -65,8 +66,8 @@ demo: setup ## the main job: local Kafka, topics, worker, generated events, outp
 live: setup ## serve the live page on http://127.0.0.1:6080/ (needs a running worker)
 	$(BIN)/shopstream live
 
-replay: setup ## load historical logs into the event topics (FILE=path)
-	$(BIN)/shopstream replay $(FILE)
+replay: topics ## load historical logs into the event topics (FILE=path, ARGS="--speed 10x ...")
+	$(BIN)/shopstream replay $(FILE) $(ARGS)
 
 export: setup ## train the default model and export it to ONNX
 	$(BIN)/shopstream export train

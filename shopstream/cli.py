@@ -23,7 +23,7 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 # Packages that add their own subcommands: each has ``register(subparsers)`` that adds a
 # parser whose ``func`` default is a Handler. Their module level must import nothing heavy.
-SUBCOMMAND_MODULES = ("export.cli", "schemas.cli", "live.cli")
+SUBCOMMAND_MODULES = ("export.cli", "schemas.cli", "streams.cli", "live.cli")
 
 
 class UsageError(Exception):
@@ -127,7 +127,6 @@ def build_parser() -> argparse.ArgumentParser:
     for module in SUBCOMMAND_MODULES:
         importlib.import_module(module).register(sub)
     for name, issue, help_text in (
-        ("replay", 6, "load historical logs into the event topics"),
         ("bench", 5, "run the benchmarks"),
     ):
         p = sub.add_parser(name, help=f"{help_text} (not built yet)")

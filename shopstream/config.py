@@ -127,6 +127,11 @@ class Settings(BaseSettings):
             return frozenset(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    # --- replay (issue #6) ----------------------------------------------------------
+    replay_delivery_timeout_s: float = Field(
+        60.0, gt=0, description="how long replay waits for the broker to take a record"
+    )
+
     # --- tests -----------------------------------------------------------------
     test_kafka_bootstrap: str | None = Field(
         None, description="tests reuse this broker instead of starting their own"
