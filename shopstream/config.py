@@ -55,6 +55,15 @@ class Settings(BaseSettings):
         30.0, gt=0, description="longest back-off between tries to reach the broker"
     )
 
+    # --- export (model training and the registry) -------------------------------
+    model_dir: Path = Field(
+        PROJECT_ROOT / "models", description="model registry: a folder per version, CURRENT"
+    )
+    export_data: Path = Field(
+        PROJECT_ROOT.parent / "shared" / "data" / "amazon-beauty.txt",
+        description="training data `shopstream export train` reads when --data is not given",
+    )
+
     @field_validator("kafka_bootstrap")
     @classmethod
     def _bootstrap_has_port(cls, value: str) -> str:
