@@ -132,6 +132,12 @@ class Settings(BaseSettings):
         60.0, gt=0, description="how long replay waits for the broker to take a record"
     )
 
+    # --- export (model training) ---------------------------------------------------
+    export_data: Path = Field(
+        PROJECT_ROOT.parent / "shared" / "data" / "amazon-beauty.txt",
+        description="training data `shopstream export train` reads when --data is not given",
+    )
+
     # --- tests -----------------------------------------------------------------
     test_kafka_bootstrap: str | None = Field(
         None, description="tests reuse this broker instead of starting their own"
