@@ -91,7 +91,10 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("--duration must be a positive number of seconds")
     from shopstream.demo import run_demo
 
-    return run_demo(settings, duration=args.duration, n_events=args.events)
+    if args.rate <= 0 or args.train_minutes <= 0:
+        raise UsageError("--rate and --train-minutes must be positive")
+    return run_demo(settings, duration=args.duration, rate=args.rate,
+                    train_minutes=args.train_minutes)
 
 
 def _not_built(issue: int, what: str) -> Handler:
@@ -121,7 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the main job end to end on the local broker")
     demo.add_argument("--duration", type=float, default=None,
                       help="stop after this many seconds (default: run until Ctrl-C)")
-    demo.add_argument("--events", type=int, default=300, help="generated events to send")
+    demo.add_argument("--rate", type=float, default=50.0,
+                      help="events per second replayed (default 50)")
+    demo.add_argument("--train-minutes", type=float, default=3.0,
+                      help="time limit of the quick model trained when there is none")
     demo.set_defaults(func=_demo)
 
     for module in SUBCOMMAND_MODULES:

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", description="bind address of the worker's HTTP server")
     web_port: int = Field(6066, ge=1, le=65535)
     log_level: str = Field("info")
+    consumer_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", description="where a new consumer group starts reading the input topics"
+    )
     agent_concurrency: int = Field(
         64, ge=1, le=1024,
         description="actors handling views and clicks at once (the most users in one batch)",

@@ -1,130 +1,210 @@
 """``shopstream demo``: the main job end to end on the embedded default.
 
-Starts (or reuses) the local broker, creates the topics, runs a worker, sends generated
-shopper events and prints the outputs as they arrive. Stops what it started on Ctrl-C or
-after ``--duration`` seconds.
+Starts (or reuses) the local broker, creates the topics, trains a quick model when the
+registry has none (``make export`` trains the full one), starts a worker and the live page,
+replays the Beauty sessions with a generated catalog at a steady rate, and prints live
+recommendations and ad events for a few shoppers. Stops what it started on Ctrl-C or after
+``--duration`` seconds.
+
+Each run gets a fresh worker state (its own app id, starting at the topics' ends), so
+replaying the same sessions again shows recommendations again instead of being dropped
+as repeats; the run's changelog topics are deleted at the end.
 """
 
 from __future__ import annotations
 
-import gc
-import random
+import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import orjson
 
 from shopstream import topics as t
 from shopstream.config import Settings
-from shopstream.kafkaio import make_consumer, make_producer, produce_all
-from shopstream.localkafka import LocalKafka, port_is_open
+from shopstream.kafkaio import make_consumer
+from shopstream.localkafka import LocalKafka, free_port, port_is_open
 from shopstream.topics import create_topics
 
-SHOPPERS = [f"shopper-{i:02d}" for i in range(12)]
+WATCHED = 3  # shoppers whose every recommendation is printed
+CAMPAIGN_CATEGORIES = ("skincare", "fragrance", "makeup")
 
 
-def describe_output(topic: str, out: dict) -> str:
-    if topic == t.ADS:
-        return (f"  ad   {out['user_id']:12} campaign {out['campaign_id']} "
-                f"score {out['score']:.3f} ({out['segment']})")
-    items = ", ".join(f"{i['item_id']} ({i['reason']})" for i in out["items"][:3])
-    return f"  recs {out['user_id']:12} {items}"
+def _env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({f"SHOPSTREAM_{k.upper()}": v for k, v in extra.items()})
+    env["SHOPSTREAM_KAFKA_BOOTSTRAP"] = settings.kafka_bootstrap
+    return env
 
 
-def describe_window(settings: Settings, user: str) -> str:
-    url = f"http://{settings.web_host}:{settings.web_port}/users/{user}"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            body = orjson.loads(resp.read())
-    except (OSError, ValueError) as exc:
-        return f"  window {user}: not available ({exc})"
-    window = body["window"]
-    recent = ", ".join(f"{w['event']} {w['item_id']}" for w in window["window"][-4:])
-    return (f"  window {user:12} {window['events_total']} events, recent: {recent}; "
-            f"see {url}")
-
-
-def generated_events(n: int, run: str, seed: int = 7) -> list[tuple[str, dict]]:
-    """Views and clicks for a handful of shoppers, (topic, event); the same for a seed, with
-    event ids tagged by ``run`` so a second demo run is not taken for a redelivery."""
-    rng = random.Random(seed)
-    users = SHOPPERS
-    now = int(time.time() * 1000)
-    out = []
-    for i in range(n):
-        user = rng.choice(users)
-        event = {"event_id": f"demo-{run}-{i}", "user_id": user,
-                 "item_id": str(rng.randint(1, 500)), "ts": now - (n - i) * 1000,
-                 "dwell_ms": rng.randint(500, 60_000)}
-        if rng.random() < 0.3:
-            event["action"] = rng.choice(["click", "click", "add_to_cart", "purchase"])
-            out.append((t.CLICKS, event))
-        else:
-            out.append((t.VIEWS, event))
-    return out
-
-
-def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    log_path = settings.local_dir / "demo-worker.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "shopstream.cli", "worker"],
-                                stdout=log, stderr=subprocess.STDOUT)
-    print(f"worker started (pid {proc.pid}), log in {log_path}")
-    deadline = time.monotonic() + 90
-    while not port_is_open(settings.web_host, settings.web_port):
+def _spawn(name: str, args: list[str], env: dict[str, str], log: Path,
+           port: int) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "shopstream.cli", *args], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while not port_is_open("127.0.0.1", port):
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the worker did not start; see {log_path}")
-        time.sleep(0.5)
+            proc.kill()
+            raise SystemExit(f"the {name} did not start; see {log}")
+        time.sleep(0.3)
     return proc
 
 
-def run_demo(settings: Settings, duration: float | None, n_events: int) -> int:
+def ensure_model(settings: Settings, minutes: float) -> None:
+    if (settings.model_dir / "CURRENT").exists():
+        print(f"model: reusing {(settings.model_dir / 'CURRENT').read_text().strip()} "
+              f"from {settings.model_dir}")
+        return
+    print(f"model: none in {settings.model_dir}; training a quick one (at most {minutes:g} "
+          "min; `make export` trains the full model)")
+    subprocess.run([sys.executable, "-m", "shopstream.cli", "export", "train",
+                    "--max-minutes", str(minutes)], check=True)
+
+
+def write_campaigns(path: Path) -> None:
+    """A few category campaigns over the generated catalog (streams.replay_catalog)."""
+    path.write_text(json.dumps({"campaigns": [
+        {"campaign_id": f"spring-{category}", "categories": [category], "threshold": 0.15,
+         "frequency_cap": {"max_events": 1, "period_s": 3600}}
+        for category in CAMPAIGN_CATEGORIES
+    ]}, indent=2))
+
+
+@contextmanager
+def _stopping(procs: list[subprocess.Popen[bytes]]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in reversed(procs):
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _replay_in_background(settings: Settings, rate: float, stop: threading.Event) -> None:
+    from streams.replay import ReplayOptions, run_replay
+
+    def run() -> None:
+        options = ReplayOptions(path=settings.export_data, fmt="seq", rate=rate,
+                                catalog=True, seq_base_ms=int(time.time() * 1000),
+                                progress=False)
+        try:
+            run_replay(settings, options)
+        finally:
+            stop.set()
+
+    threading.Thread(target=run, name="demo-replay", daemon=True).start()
+
+
+def _print_outputs(settings: Settings, run: str, deadline: float | None,
+                   stop: threading.Event) -> tuple[int, int]:
+    consumer = make_consumer(settings, f"demo-{run}", **{"auto.offset.reset": "latest"})
+    consumer.subscribe([t.RECS, t.ADS])
+    watched: list[str] = []
+    recs = ads = 0
+    last_status = time.monotonic()
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if time.monotonic() - last_status > 10:
+                last_status = time.monotonic()
+                print(f"  ... {recs} recommendations and {ads} ad events so far")
+            if msg is None or msg.error():
+                if stop.is_set() and msg is None and time.monotonic() - last_status > 5:
+                    break  # the replay is over and the outputs have dried up
+                continue
+            out = orjson.loads(msg.value() or b"{}")
+            if msg.topic() == t.ADS:
+                ads += 1
+                print(f"  ad    {out['user_id']:>6}  campaign {out['campaign_id']}  "
+                      f"score {out['score']:.2f}  segment {out['segment']}")
+                continue
+            recs += 1
+            user = out["user_id"]
+            if user not in watched and len(watched) < WATCHED:
+                watched.append(user)
+            if user in watched:
+                top = "; ".join(f"{i['item_id']} ({i['reason']})" for i in out["items"][:3])
+                print(f"  recs  {user:>6}  {top}")
+    finally:
+        consumer.close()
+    return recs, ads
+
+
+def run_demo(settings: Settings, duration: float | None, rate: float,
+             train_minutes: float) -> int:
     broker = LocalKafka(settings)
     started_broker = broker.running_pid() is None
     print(broker.up().describe())
     create_topics(settings)
-    worker = _start_worker(settings)
-    stop = {"now": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
-    run = uuid.uuid4().hex[:8]
-    consumer = make_consumer(settings, f"demo-{run}")
-    consumer.subscribe([t.RECS, t.ADS])
-    producer = make_producer(settings)
+    ensure_model(settings, train_minutes)
+    run = uuid.uuid4().hex[:6]
+    demo_dir = settings.local_dir / "demo"
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    campaigns = demo_dir / "campaigns.json"
+    write_campaigns(campaigns)
+    app_id = f"shopstream-demo-{run}"
+    web_port = settings.web_port if not port_is_open("127.0.0.1", settings.web_port) \
+        else free_port()
+    worker_env = _env(settings, app_id=app_id, web_port=str(web_port),
+                      worker_data_dir=str(demo_dir / f"worker-{run}"),
+                      campaigns_path=str(campaigns), consumer_offset_reset="latest")
+    procs: list[subprocess.Popen[bytes]] = []
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        events = generated_events(n_events, run)
-        for topic in (t.VIEWS, t.CLICKS):
-            produce_all(producer, topic, [(e["user_id"].encode(), orjson.dumps(e))
-                                          for tp, e in events if tp == topic])
-        print(f"sent {n_events} generated events for {len(SHOPPERS)} shoppers; outputs on "
-              f"{t.RECS} and {t.ADS} follow (Ctrl-C to stop)")
-        deadline = None if duration is None else time.monotonic() + duration
-        seen = 0
-        while not stop["now"] and (deadline is None or time.monotonic() < deadline):
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error():
-                continue
-            out = orjson.loads(msg.value() or b"{}")
-            if not str(out.get("trigger_event_id", "")).startswith(f"demo-{run}-"):
-                continue  # an output of an earlier run
-            seen += 1
-            print(describe_output(msg.topic() or "", out))
-        print(f"{seen} outputs received")
-        for user in SHOPPERS[:3]:
-            print(describe_window(settings, user))
-        return 0
+        with _stopping(procs):
+            procs.append(_spawn("worker", ["worker"], worker_env, demo_dir / "worker.log",
+                                web_port))
+            live_port = settings.live_port if not port_is_open("127.0.0.1", settings.live_port) \
+                else free_port()
+            live_env = _env(settings, live_port=str(live_port),
+                            worker_url=f"http://127.0.0.1:{web_port}")
+            procs.append(_spawn("live page", ["live"], live_env, demo_dir / "live.log",
+                                live_port))
+            print(f"worker on http://127.0.0.1:{web_port}/users/<user_id>, logs in {demo_dir}")
+            print(f"live page: http://127.0.0.1:{live_port}/")
+            time.sleep(3)  # let the worker take its partitions before the first event
+            _replay_in_background(settings, rate, stop)
+            print(f"replaying {settings.export_data.name} at {rate:g} events/s with a generated "
+                  "catalog; recommendations and ad events follow (Ctrl-C to stop)")
+            deadline = None if duration is None else time.monotonic() + duration
+            recs, ads = _print_outputs(settings, run, deadline, stop)
+            print(f"{recs} recommendations and {ads} ad events in this run")
+            return 0 if recs else 1
     except KeyboardInterrupt:
+        print("stopping")
         return 0
     finally:
-        consumer.close()
-        del producer
-        gc.collect()  # close librdkafka's connections before the broker goes away
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(60)
+        _delete_run_topics(settings, app_id)
+        shutil.rmtree(demo_dir / f"worker-{run}", ignore_errors=True)
         if started_broker:
             broker.down()
             print("stopped the broker this demo started")
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends the demo as Ctrl-C does
+
+
+def _delete_run_topics(settings: Settings, app_id: str) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(f"{app_id}-")]
+    if names:
+        for future in admin.delete_topics(names, operation_timeout=30).values():
+            future.result(30)

@@ -54,6 +54,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
         web_port=settings.web_port,
         web_tables_enabled=False,  # generic table browsing would expose user data
         producer_acks=-1,
+        consumer_auto_offset_reset=settings.consumer_offset_reset,
     )
     metrics = WorkerMetrics()
     catalog_cache = CatalogCache()
