@@ -1,17 +1,19 @@
 """An asyncio micro-batcher: gather scoring requests, run them as one batch off the loop.
 
-Requests are ``(user_id, window)``. A batch is flushed when it holds ``max_batch`` distinct
-users or when its first request has waited ``max_wait_s``, whichever comes first, so a
-lone request is scored after at most the max wait. Several requests for one user in the
-same batch become one row: the latest window wins and every waiter gets that row's result.
-The scoring function runs in a thread executor; batches are scored one after another, in
-the order they were closed.
+Requests are ``(user_id, window)``. A batch closes when it holds ``max_batch`` distinct
+users or when its first request has waited ``max_wait_s``, so a lone request on an idle
+batcher is scored after at most the max wait. One batch is scored at a time, in a thread
+executor; while it runs, new requests keep gathering, so under load batches grow by
+themselves (up to ``max_batch``) instead of queueing up small. Several requests for one
+user in the batch being gathered become one row: the latest window wins and every waiter
+gets that row's result.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,7 +37,8 @@ class MicroBatcher(Generic[W, R]):
     """``await batcher.submit(user_id, window)`` returns that user's result.
 
     ``score_batch`` receives ``[(user_id, window), ...]`` (distinct users) and returns one
-    result per row, in order. It runs in ``executor`` (a one-thread pool by default).
+    result per row, in order. It runs in ``executor`` (a one-thread pool by default), one
+    batch at a time.
     """
 
     def __init__(self, score_batch: ScoreBatch[W, R], max_batch: int = 256,
@@ -47,9 +50,11 @@ class MicroBatcher(Generic[W, R]):
         self.max_wait_s = max_wait_s
         self._own_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="inference")
-        self._pending: dict[str, _Pending[W, R]] = {}
+        self._pending: dict[str, _Pending[W, R]] = {}  # the batch being gathered
+        self._closed: deque[dict[str, _Pending[W, R]]] = deque()  # full ones, waiting
         self._timer: asyncio.TimerHandle | None = None
-        self._running: set[asyncio.Task[None]] = set()
+        self._due = False
+        self._task: asyncio.Task[None] | None = None
         self.batches = 0  # batches scored (for metrics and tests)
         self.rows = 0  # rows scored after coalescing
 
@@ -64,21 +69,50 @@ class MicroBatcher(Generic[W, R]):
             pending.window = window  # the latest window wins
             pending.waiters.append(future)
         if len(self._pending) >= self.max_batch:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self.max_wait_s, self._flush)
+            self._close()
+        elif self._timer is None and not self._due:
+            self._timer = loop.call_later(self.max_wait_s, self._expire)
+        self._kick()
         return future
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Close the batch being gathered now and score it as soon as the scorer is free.
+
+        For callers that already gathered a batch themselves (a Faust ``stream.take`` with
+        ``within``): submit every event of it, then flush, so no second wait is added.
+        """
+        self._close()
+        self._kick()
+
+    def _expire(self) -> None:
+        self._timer = None
+        self._due = True  # the oldest request has waited long enough
+        self._kick()
+
+    def _close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self._pending:
+        self._due = False
+        if self._pending:
+            self._closed.append(self._pending)
+            self._pending = {}
+
+    def _kick(self) -> None:
+        """Start the next batch if the scorer is free and a batch is ready."""
+        if self._task is not None:
             return
-        batch, self._pending = self._pending, {}
-        task = asyncio.get_running_loop().create_task(self._run(batch))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        if not self._closed and self._pending and self._due:
+            self._close()
+        if not self._closed:
+            return
+        batch = self._closed.popleft()
+        self._task = asyncio.get_running_loop().create_task(self._run(batch))
+        self._task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._task = None
+        self._kick()
 
     async def _run(self, batch: dict[str, _Pending[W, R]]) -> None:
         rows = [(user, p.window) for user, p in batch.items()]
@@ -102,10 +136,14 @@ class MicroBatcher(Generic[W, R]):
                     waiter.set_result(result)
 
     async def drain(self) -> None:
-        """Score whatever is queued now and wait for every batch in flight."""
-        self._flush()
-        while self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
+        """Score everything queued now and wait until the scorer is idle."""
+        self.flush()
+        while self._task is not None or self._closed:
+            if self._task is not None:
+                await asyncio.gather(self._task, return_exceptions=True)
+            else:
+                self._kick()
+            await asyncio.sleep(0)
 
     async def aclose(self) -> None:
         await self.drain()

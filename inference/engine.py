@@ -21,7 +21,7 @@ from inference.postfilter import (
     CatalogLookup,
     FilterRules,
     Pick,
-    explain,
+    explain_batch,
     graph_exclusions,
     no_catalog,
     select,
@@ -129,13 +129,21 @@ class Recommender:
         # enough popular items to refill any one user after the rules take their share
         popular = self._popular(3 * self.rules.top_k + max(map(len, excluded), default=0),
                                 now_s)
+        ids = model.index.ids
+        finite = np.isfinite(top_scores) & (top_items > 0)  # -inf: excluded, 0: padding
+        chosen = []
+        for row in range(len(rows)):
+            keep = finite[row]
+            from_model = [(ids[i], score, "model") for i, score in zip(
+                top_items[row][keep].tolist(), top_scores[row][keep].tolist(), strict=True)]
+            chosen.append(select([*from_model, *popular], excluded[row], self.catalog,
+                                 self.rules))
+        explained = explain_batch(chosen, [req.window for _, req in rows], model.index,
+                                  model.unit_embeddings)
         out = []
-        for row, (user, req) in enumerate(rows):
-            from_model = [(model.index.ids[i], float(score), "model") for i, score in zip(
-                top_items[row], top_scores[row], strict=True) if i > 0 and np.isfinite(score)]
-            picks = select([*from_model, *popular], excluded[row], self.catalog, self.rules)
-            picks = explain(picks, req.window, model.index, model.unit_embeddings)
-            backfilled = sum(p.source == "popular" for p in picks) if from_model else 0
+        for row, ((user, req), picks) in enumerate(zip(rows, explained, strict=True)):
+            # a user with known history whose model items ran out got popular ones instead
+            backfilled = sum(p.source == "popular" for p in picks) if batch.lengths[row] else 0
             ads = []
             if ad_scores is not None and batch.lengths[row] > 0:
                 for j, rc in enumerate(campaigns):

@@ -5,11 +5,14 @@ exactly like counts that halve every ``half_life`` seconds, without touching eve
 each tick. When the exponent grows large the reference time moves forward and all weights
 are rescaled once. The table keeps at most ``capacity`` items: when it grows past a slack
 above that, the lightest are dropped (amortised, so an update stays O(1)).
+
+The event loop adds while the scoring thread reads, so every access takes a lock.
 """
 
 from __future__ import annotations
 
 import heapq
+import threading
 from collections.abc import Container
 
 
@@ -22,12 +25,17 @@ class DecayedPopularity:
         self._limit = capacity + max(1, int(capacity * slack))
         self._weights: dict[str, float] = {}
         self._t_ref: float | None = None
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._weights)
 
     def add(self, item_id: str, ts_s: float, weight: float = 1.0) -> None:
         """Count one event for ``item_id`` at time ``ts_s`` (seconds, any epoch)."""
+        with self._lock:
+            self._add(item_id, ts_s, weight)
+
+    def _add(self, item_id: str, ts_s: float, weight: float) -> None:
         if self._t_ref is None:
             self._t_ref = ts_s
         exponent = (ts_s - self._t_ref) / self.half_life_s
@@ -50,15 +58,18 @@ class DecayedPopularity:
 
     def score(self, item_id: str, now_s: float) -> float:
         """The item's decayed count as of ``now_s``."""
-        if self._t_ref is None:
-            return 0.0
-        return self._weights.get(item_id, 0.0) * 2.0 ** (-(now_s - self._t_ref) / self.half_life_s)
+        with self._lock:
+            if self._t_ref is None:
+                return 0.0
+            weight, t_ref = self._weights.get(item_id, 0.0), self._t_ref
+        return weight * 2.0 ** (-(now_s - t_ref) / self.half_life_s)
 
     def top(self, n: int, now_s: float, exclude: Container[str] = ()) -> list[tuple[str, float]]:
         """The ``n`` most popular items not in ``exclude``, with decayed counts as of ``now_s``."""
-        if self._t_ref is None or n <= 0:
-            return []
-        scale = 2.0 ** (-(now_s - self._t_ref) / self.half_life_s)
-        items = (kv for kv in self._weights.items() if kv[0] not in exclude)
-        best = heapq.nlargest(n, items, key=lambda kv: kv[1])
+        with self._lock:
+            if self._t_ref is None or n <= 0:
+                return []
+            scale = 2.0 ** (-(now_s - self._t_ref) / self.half_life_s)
+            items = (kv for kv in self._weights.items() if kv[0] not in exclude)
+            best = heapq.nlargest(n, items, key=lambda kv: kv[1])
         return [(item, w * scale) for item, w in best]

@@ -103,36 +103,55 @@ GENERIC_REASON = "recommended for you"
 
 def explain(picks: Sequence[Pick], window: Window, index: ItemIndex,
             unit_embeddings: np.ndarray) -> list[Pick]:
+    """``explain_batch`` for one user."""
+    return explain_batch([picks], [window], index, unit_embeddings)[0]
+
+
+def explain_batch(picks: Sequence[Sequence[Pick]], windows: Sequence[Window], index: ItemIndex,
+                  unit_embeddings: np.ndarray) -> list[list[Pick]]:
     """Give each pick the window item most similar to it (cosine over item embeddings).
 
     The word comes from the strongest event the user had with that item (a purchase beats
-    an add-to-cart beats a click beats a view).
+    an add-to-cart beats a click beats a view). An item is not its own reason while the
+    window holds another. One padded similarity tensor serves the whole batch.
     """
-    strongest: dict[str, int] = {}
-    for item, code in window:
-        if index.get(item):
-            strongest[item] = max(code, strongest.get(item, 0))
-    sources = list(strongest)
-    explained: list[Pick] = []
-    model_rows = [i for i, p in enumerate(picks) if p.source == "model" and index.get(p.item_id)]
-    best: dict[int, str] = {}
-    if sources and model_rows:
-        src = unit_embeddings[[index.get(s) for s in sources]]  # [W, D]
-        cand = unit_embeddings[[index.get(picks[i].item_id) for i in model_rows]]  # [C, D]
-        sims = cand @ src.T  # [C, W]
-        # an item is not its own reason while another window item can be
-        for c, row in enumerate(model_rows):
-            if picks[row].item_id in strongest and len(sources) > 1:
-                sims[c, sources.index(picks[row].item_id)] = -2.0
-        nearest = sims.argmax(axis=1)  # [C]
-        best = {row: sources[j] for row, j in zip(model_rows, nearest, strict=True)}
-    for i, pick in enumerate(picks):
-        if i in best:
-            template = _TEMPLATES.get(strongest[best[i]], _TEMPLATES[VIEW])
-            reason = template.format(best[i])
-        elif pick.source == "popular":
-            reason = POPULAR_REASON
-        else:
-            reason = GENERIC_REASON
-        explained.append(Pick(pick.item_id, pick.score, pick.source, reason))
-    return explained
+    strongest: list[dict[str, int]] = []
+    for window in windows:
+        best_code: dict[str, int] = {}
+        for item, code in window:
+            if index.get(item):
+                best_code[item] = max(code, best_code.get(item, 0))
+        strongest.append(best_code)
+    sources = [list(s) for s in strongest]
+    cands = [[index.get(p.item_id) if p.source == "model" else 0 for p in user_picks]
+             for user_picks in picks]
+    b = len(picks)
+    width = max((len(s) for s in sources), default=0)
+    n_cand = max((len(c) for c in cands), default=0)
+    nearest = np.zeros((b, n_cand), dtype=np.int64)
+    if width and n_cand:
+        src_idx = np.zeros((b, width), dtype=np.int64)
+        cand_idx = np.zeros((b, n_cand), dtype=np.int64)
+        for row, (src, cand) in enumerate(zip(sources, cands, strict=True)):
+            src_idx[row, :len(src)] = [index.get(item) for item in src]
+            cand_idx[row, :len(cand)] = cand
+        sims = np.einsum("bcd,bwd->bcw", unit_embeddings[cand_idx], unit_embeddings[src_idx])
+        sims[np.broadcast_to((src_idx == 0)[:, None, :], sims.shape)] = -np.inf
+        several = np.array([len(src) > 1 for src in sources])[:, None, None]
+        sims[(cand_idx[:, :, None] == src_idx[:, None, :]) & several] = -2.0
+        nearest = sims.argmax(axis=2)  # [B, C]
+    out = []
+    for row, user_picks in enumerate(picks):
+        explained = []
+        for c, pick in enumerate(user_picks):
+            if cands[row][c] and sources[row]:
+                item = sources[row][nearest[row, c]]
+                template = _TEMPLATES.get(strongest[row][item], _TEMPLATES[VIEW])
+                reason = template.format(item)
+            elif pick.source == "popular":
+                reason = POPULAR_REASON
+            else:
+                reason = GENERIC_REASON
+            explained.append(Pick(pick.item_id, pick.score, pick.source, reason))
+        out.append(explained)
+    return out

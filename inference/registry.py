@@ -84,6 +84,9 @@ def load_version(model_dir: Path, version: str, settings: Settings,
     providers = providers or choose_providers()
     graph = folder / _variant_file(meta, settings.model_variant, providers[0] == CUDA)
     session = ModelSession(graph, threads=settings.ort_threads, providers=providers)
+    if session.max_len is not None and session.max_len != meta.max_len:
+        raise RegistryError(f"{graph.name} takes windows of {session.max_len}, "
+                            f"metadata says max_len {meta.max_len}")
     embeddings = np.load(folder / "item_embeddings.npy").astype(np.float32, copy=False)
     if embeddings.shape != (len(meta.item_ids), meta.dim):
         raise RegistryError(f"item_embeddings.npy is {embeddings.shape}, metadata says "

@@ -42,13 +42,17 @@ class AttentionBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.ff = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
 
-    def forward(self, x: torch.Tensor, pad_bias: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pad_bias: torch.Tensor,
+                last_only: bool = False) -> torch.Tensor:
+        """[B, L, D] -> [B, L, D], or [B, 1, D] for the newest position alone."""
         b, length, dim = x.shape
         head_dim = dim // self.heads
         qkv = self.qkv(self.norm1(x)).view(b, length, 3, self.heads, head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each [B, H, L, Dh]
+        if last_only:  # the last block only feeds the user vector: one query, not L
+            q, x = q[:, :, -1:], x[:, -1:]  # [B, H, 1, Dh], [B, 1, D]
         att = torch.softmax(q @ k.transpose(-1, -2) * head_dim**-0.5 + pad_bias, dim=-1)
-        mixed = (att @ v).transpose(1, 2).reshape(b, length, dim)  # [B, L, D]
+        mixed = (att @ v).transpose(1, 2).reshape(b, -1, dim)  # [B, Lq, D]
         x = x + self.out(mixed)
         return x + self.ff(self.norm2(x))
 
@@ -75,8 +79,9 @@ class TinyRecModel(nn.Module):
         # the newest slot always attends, so an empty window gives a vector, not NaN
         pad = torch.cat([pad[:, :-1], torch.zeros_like(pad[:, -1:])], dim=1)
         pad_bias = pad[:, None, None, :].float() * -1e9  # [B, 1, 1, L]
-        for block in self.blocks:
-            h = block(h, pad_bias)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            h = block(h, pad_bias, last_only=i == last)
         return self.norm(h[:, -1])  # [B, D]
 
     def forward(self, item_seq: torch.Tensor, event_type: torch.Tensor,

@@ -110,3 +110,45 @@ def test_a_failing_batch_fails_every_waiter_and_the_next_batch_still_runs():
 def test_max_batch_must_be_positive():
     with pytest.raises(ValueError):
         MicroBatcher(Recorder(), max_batch=0)
+
+
+def test_flush_scores_a_gathered_batch_without_the_max_wait():
+    async def main():
+        scorer = Recorder()
+        batcher = MicroBatcher(scorer, max_batch=256, max_wait_s=30.0)
+        futures = [batcher.submit(u, "w") for u in ("a", "b", "a")]
+        batcher.flush()
+        results = await asyncio.wait_for(asyncio.gather(*futures), timeout=5)
+        await batcher.aclose()
+        return scorer, results
+
+    scorer, results = asyncio.run(main())
+    assert results == ["a:w", "b:w", "a:w"]
+    assert [len(b) for b in scorer.batches] == [2]
+
+
+def test_requests_gather_while_a_batch_is_scored_instead_of_queueing_small():
+    release = threading.Event()
+
+    class Slow(Recorder):
+        def __call__(self, rows):
+            result = super().__call__(rows)
+            release.wait(5)
+            return result
+
+    async def main():
+        scorer = Slow()
+        batcher = MicroBatcher(scorer, max_batch=256, max_wait_s=0.005)
+        first = batcher.submit("u0", "w")
+        await asyncio.sleep(0.05)  # u0's batch is being scored (and blocked)
+        later = []
+        for i in range(1, 6):
+            later.append(batcher.submit(f"u{i}", "w"))
+            await asyncio.sleep(0.02)  # each waits longer than max_wait
+        release.set()
+        await asyncio.gather(first, *later)
+        await batcher.aclose()
+        return scorer
+
+    scorer = asyncio.run(main())
+    assert [len(b) for b in scorer.batches] == [1, 5]

@@ -1,3 +1,6 @@
+import sys
+import threading
+
 import pytest
 
 from inference.popularity import DecayedPopularity
@@ -52,3 +55,35 @@ def test_a_long_running_table_rebases_without_overflow_or_reordering():
 
 def test_an_empty_table_recommends_nothing():
     assert DecayedPopularity(60, 10).top(5, 0.0) == []
+
+
+def test_top_is_safe_while_another_thread_adds():
+    # the agent adds on the event loop while the engine reads in the scoring thread
+    pop = DecayedPopularity(half_life_s=60, capacity=500)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            pop.add(f"item{i % 5000}", i / 1000)
+            i += 1
+
+    def reader():
+        try:
+            for _ in range(1000):
+                pop.top(10, 0.0)
+        except BaseException as exc:  # noqa: BLE001 - the failure under test
+            errors.append(exc)
+
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, so a missing lock shows
+    w = threading.Thread(target=writer)
+    w.start()
+    try:
+        reader()
+    finally:
+        stop.set()
+        w.join()
+        sys.setswitchinterval(old_interval)
+    assert errors == []

@@ -7,6 +7,7 @@ from inference.postfilter import (
     FilterRules,
     Pick,
     explain,
+    explain_batch,
     graph_exclusions,
     no_catalog,
     select,
@@ -85,3 +86,12 @@ def test_popular_and_unexplained_items_get_generic_reasons():
     picks = [Pick("2", 1.0, "popular"), Pick("1", 1.0, "model")]
     reasons = [p.reason for p in explain(picks, [("zz", 1)], INDEX, _embeddings())]
     assert reasons == [POPULAR_REASON, GENERIC_REASON]
+
+
+def test_a_batch_explains_each_user_from_their_own_window_only():
+    picks = [[Pick("4", 1.0, "model")], [Pick("4", 1.0, "model"), Pick("3", 0.9, "model")]]
+    windows = [[("1", 2)], [("2", 1), ("1", 4), ("zz", 1)]]
+    out = explain_batch(picks, windows, INDEX, _embeddings())
+    # user 0 has only item 1 (not similar to 4, still the only candidate reason)
+    assert [p.reason for p in out[0]] == ["because you clicked item 1"]
+    assert [p.reason for p in out[1]] == ["because you viewed item 2", "because you bought item 1"]

@@ -1,3 +1,4 @@
+import json
 import time
 
 import numpy as np
@@ -119,3 +120,11 @@ def test_no_ab_split_without_a_share(registry_dir, registry_factory):
     registry = registry_factory(ab_version="v2", ab_share=0.0)
     assert registry.candidate is None
     assert {registry.pick(f"u{i}")[1] for i in range(200)} == {"A"}
+
+
+def test_a_graph_whose_window_disagrees_with_metadata_is_refused(registry_dir, registry_factory):
+    folder = registry_dir("v1", dynamic_len=False)
+    meta = json.loads((folder / "metadata.json").read_text())
+    (folder / "metadata.json").write_text(json.dumps({**meta, "max_len": 5}))
+    with pytest.raises(RegistryError, match="max_len 5"):
+        registry_factory()

@@ -86,3 +86,15 @@ def test_many_exclusions_still_return_the_best_allowed_items(shared_registry, v1
     # the next best items of the unfiltered ranking, in order
     np.testing.assert_array_equal(items[:, :5], first[:, 15:20])
     np.testing.assert_allclose(scores[:, :5], first_scores[:, 15:20], atol=1e-5)
+
+
+def test_io_binding_path_gives_the_plain_run_result(shared_registry):
+    # the GPU path binds inputs and outputs; CPU sessions accept the same binding calls
+    session = ModelSession(shared_registry / "v1" / "model.onnx", providers=[CPU])
+    seq = np.array([[0, 0, 0, 0, 0, 4, 9, 2]])
+    feeds = (seq, np.ones_like(seq), np.array([[9]]))
+    plain = session.run(*feeds)
+    session.on_gpu = True
+    bound = session.run(*feeds)
+    for a, b in zip(plain, bound, strict=True):
+        np.testing.assert_array_equal(a, b)
