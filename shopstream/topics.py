@@ -93,5 +93,6 @@ def _create(settings: Settings, topics: list[tuple[str, int, dict[str, str]]],
                 outcome[name] = "exists"
             else:
                 raise
-        log.info("topic %s: %s", name, outcome[name])
+        log.log(logging.INFO if outcome[name] == "created" else logging.DEBUG,
+                "topic %s: %s", name, outcome[name])
     return outcome
