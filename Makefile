@@ -72,8 +72,8 @@ replay: topics ## load historical logs into the event topics (FILE=path, ARGS="-
 export: setup ## train the default model and export it to ONNX
 	$(BIN)/shopstream export train
 
-bench: setup ## run the benchmarks in bench/ (figures to bench/results)
-	$(BIN)/shopstream bench
+bench: setup ## run the benchmarks in bench/ (figures to bench/results; ARGS="worker" for one)
+	$(BIN)/shopstream bench $(ARGS)
 
 clean: ## remove the local broker's data and the worker's tables (keeps .venv and jars)
 	-$(BIN)/shopstream kafka down

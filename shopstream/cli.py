@@ -23,7 +23,7 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 # Packages that add their own subcommands: each has ``register(subparsers)`` that adds a
 # parser whose ``func`` default is a Handler. Their module level must import nothing heavy.
-SUBCOMMAND_MODULES = ("export.cli", "schemas.cli", "streams.cli", "live.cli")
+SUBCOMMAND_MODULES = ("export.cli", "schemas.cli", "streams.cli", "live.cli", "shopstream.bench")
 
 
 class UsageError(Exception):
@@ -97,14 +97,6 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
                     train_minutes=args.train_minutes)
 
 
-def _not_built(issue: int, what: str) -> Handler:
-    def handler(args: argparse.Namespace, settings: Settings) -> int:
-        print(f"shopstream {what} is not built yet (open issue #{issue})", file=sys.stderr)
-        return 1
-
-    return handler
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="shopstream", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
@@ -132,12 +124,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in SUBCOMMAND_MODULES:
         importlib.import_module(module).register(sub)
-    for name, issue, help_text in (
-        ("bench", 5, "run the benchmarks"),
-    ):
-        p = sub.add_parser(name, help=f"{help_text} (not built yet)")
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=_not_built(issue, name))
     return parser
 
 
