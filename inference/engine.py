@@ -30,6 +30,9 @@ from inference.registry import LoadedModel, ModelRegistry
 from inference.windows import Window, encode_windows
 
 
+POPULAR_REFRESH_S = 1.0
+
+
 @dataclass(frozen=True)
 class UserRequest:
     window: Window
@@ -65,6 +68,7 @@ class Recommender:
         self.catalog = catalog
         self.campaigns = list(campaigns)
         self._resolved: dict[str, list[ResolvedCampaign]] = {}  # per model version
+        self._popular_cache: tuple[float, int, list[tuple[str, float, str]]] = (0.0, 0, [])
 
     def catalog_changed(self) -> None:
         """Campaign categories are resolved through the catalog: resolve them again."""
@@ -103,7 +107,14 @@ class Recommender:
         return [r for r in results if r is not None]
 
     def _popular(self, n: int, now_s: float) -> list[tuple[str, float, str]]:
-        return [(item, score, "popular") for item, score in self.popularity.top(n, now_s)]
+        # Ranking the popularity table costs more than scoring a small batch; the ranking
+        # barely moves within a second, so it is reused for that long.
+        cached_at, cached_n, cached = self._popular_cache
+        if cached_n >= n and 0 <= now_s - cached_at < POPULAR_REFRESH_S:
+            return cached[:n]
+        fresh = [(item, score, "popular") for item, score in self.popularity.top(n, now_s)]
+        self._popular_cache = (now_s, n, fresh)
+        return fresh
 
     def _score(self, model: LoadedModel, variant: str,
                rows: Sequence[tuple[str, UserRequest]], now_s: float) -> list[UserResult]:
