@@ -29,7 +29,6 @@ from inference.postfilter import (
 from inference.registry import LoadedModel, ModelRegistry
 from inference.windows import Window, encode_windows
 
-
 POPULAR_REFRESH_S = 1.0
 
 
