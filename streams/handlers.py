@@ -122,11 +122,17 @@ class EventHandlers:
         self._states.clear()
 
     # --- per topic ----------------------------------------------------------------
-    async def on_interaction(self, event: EventT) -> None:
+    async def _accept(self, event: EventT) -> object | None:
+        """The decoded event, or None after dead-lettering a record that is not valid."""
         try:
-            decoded = self._decode(event)
+            return self._decode(event)
         except InvalidEvent as exc:
             await self.dead_letter(event, exc)
+            return None
+
+    async def on_interaction(self, event: EventT) -> None:
+        decoded = await self._accept(event)
+        if decoded is None:
             return
         assert isinstance(decoded, ViewEvent | ClickEvent)
         state = self.load_state(decoded.user_id)
@@ -148,10 +154,8 @@ class EventHandlers:
             self.tables.catalog.pop(item_id, None)
             self.catalog_cache.put(item_id, None)
             return
-        try:
-            item = self._decode(event)
-        except InvalidEvent as exc:
-            await self.dead_letter(event, exc)
+        item = await self._accept(event)
+        if item is None:
             return
         assert isinstance(item, CatalogItem)
         raw = encode(item)
@@ -159,10 +163,8 @@ class EventHandlers:
         self.catalog_cache.put(item.item_id, raw)
 
     async def on_erasure(self, event: EventT) -> None:
-        try:
-            request = self._decode(event)
-        except InvalidEvent as exc:
-            await self.dead_letter(event, exc)
+        request = await self._accept(event)
+        if request is None:
             return
         assert isinstance(request, UserErasure)
         self.stage.forget(request.user_id)
