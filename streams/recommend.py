@@ -65,7 +65,9 @@ class ModelStage:
         self.batcher: MicroBatcher[UserRequest, UserResult] = MicroBatcher(
             self._score, settings.max_batch_size, settings.max_wait_ms / 1000)
         self.watcher = RegistryWatcher(registry, settings.model_poll_s)
-        self._newest: dict[str, str] = {}  # user -> newest event id waiting for a result
+        # user -> (ts, event id) of the newest event waiting for a result. Concurrent actors
+        # can take a user's events out of order, so "newest" is by timestamp.
+        self._newest: dict[str, tuple[int, str]] = {}
         self.tables: Tables | None = None
         self.recs: faust.TopicT | None = None
         self.ads: faust.TopicT | None = None
@@ -87,11 +89,13 @@ class ModelStage:
     async def on_update(self, event: ViewEvent | ClickEvent, state: UserState) -> None:
         user = event.user_id
         self._popular_events.append((event.item_id, event.ts / 1000))
-        self._newest[user] = event.event_id
+        mine = (event.ts, event.event_id)
+        if mine >= self._newest.get(user, mine):
+            self._newest[user] = mine
         request = UserRequest(window=[(i.item_id, i.code) for i in state.window],
                               bought=frozenset(state.bought))
         result = await self.batcher.submit(user, request)
-        if self._newest.get(user) != event.event_id:
+        if self._newest.get(user) != mine:
             return  # a newer event of this user publishes, or the user was erased meanwhile
         del self._newest[user]
         await self._publish(event, result)
