@@ -59,6 +59,9 @@ class Settings(BaseSettings):
         64, ge=1, le=1024,
         description="actors handling views and clicks at once (the most users in one batch)",
     )
+    producer_buffer_messages: int = Field(
+        10_000, ge=1, description="table-changelog writes buffered before the stream waits"
+    )
     broker_retry_max_s: float = Field(
         30.0, gt=0, description="longest back-off between tries to reach the broker"
     )

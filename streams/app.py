@@ -56,6 +56,10 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
         producer_acks=-1,
         consumer_auto_offset_reset=settings.consumer_offset_reset,
     )
+    # Faust holds the stream whenever more than 100 table-changelog writes wait to be sent
+    # and then drains them in 0.1 s steps; every event writes a row, so with concurrent
+    # actors that stall was most of the end-to-end latency. Let the buffer grow instead.
+    app.producer.buffer.max_messages = settings.producer_buffer_messages
     metrics = WorkerMetrics()
     catalog_cache = CatalogCache()
     tables = create_tables(app, settings, on_catalog_change=catalog_cache.on_changelog_event)
