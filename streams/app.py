@@ -86,8 +86,11 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
             await handlers.on_erasure(event)
 
     for name, table in (("user_state", tables.user_state), ("last_recs", tables.last_recs),
-                        ("ad_caps", tables.ad_caps), ("catalog", tables.catalog)):
+                        ("ad_caps", tables.ad_caps)):
         metrics.track_table(name, table.__len__)
+    # the catalog as the filters see it: in memory, so counting it is free
+    metrics.track_table("catalog", catalog_cache.__len__, max_age_s=0)
+
     async def on_rebalanced(app: faust.App, *args: object, **kwargs: object) -> None:
         handlers.forget_cached_states()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -9,6 +10,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 # end-to-end latency: event timestamp -> output emitted; buckets from 1 ms to 10 s
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+TABLE_SIZE_MAX_AGE_S = 10.0
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
@@ -35,9 +37,19 @@ class WorkerMetrics:
         self.table_rows = Gauge("shopstream_table_rows", "rows in a table on this worker",
                                 ["table"], registry=r)
 
-    def track_table(self, name: str, size: Callable[[], int]) -> None:
-        """Report a table's row count, computed when metrics are scraped."""
-        self.table_rows.labels(table=name).set_function(size)
+    def track_table(self, name: str, size: Callable[[], int],
+                    max_age_s: float = TABLE_SIZE_MAX_AGE_S) -> None:
+        """Report a table's row count. Counting walks the table's store, so a count is
+        reused for ``max_age_s`` rather than redone on every scrape."""
+        last = {"at": float("-inf"), "rows": 0}
+
+        def rows() -> int:
+            now = time.monotonic()
+            if now - last["at"] >= max_age_s:
+                last["at"], last["rows"] = now, size()
+            return int(last["rows"])
+
+        self.table_rows.labels(table=name).set_function(rows)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
