@@ -62,6 +62,9 @@ class Block(nn.Module):
 
 
 class SeqRec(nn.Module):
+    text: torch.Tensor  # [N+1, text_dim] title vectors, zero rows for untitled items
+    known: torch.Tensor  # [N+1] bool
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -126,8 +129,13 @@ class SeqRec(nn.Module):
         return self.final_norm(x)
 
     def loss(self, items: torch.Tensor, events: torch.Tensor, targets: torch.Tensor,
-             label_smoothing: float = 0.0) -> torch.Tensor:
-        """Softmax cross-entropy over all items, only where there is a next item."""
+             label_smoothing: float = 0.0, cl_weight: float = 0.0, cl_temp: float = 1.0
+             ) -> torch.Tensor:
+        """Softmax cross-entropy over all items, only where there is a next item.
+
+        With ``cl_weight`` > 0, plus a contrastive term (as in DuoRec's unsupervised part):
+        a second pass with other dropout masks must find its own user among the batch.
+        """
         table = self.item_vectors()
         states = self.encode(items, events, table)  # [B, L, D]
         keep = targets > 0
@@ -135,11 +143,25 @@ class SeqRec(nn.Module):
         logits = states[keep] @ table[1:].T  # [P, N]
         if not bool(self.known[1:].all()):
             logits = logits.masked_fill(~self.known[1:], float("-inf"))
-        return F.cross_entropy(logits, targets[keep] - 1, label_smoothing=label_smoothing)
+        loss = F.cross_entropy(logits, targets[keep] - 1, label_smoothing=label_smoothing)
+        if cl_weight > 0 and items.shape[0] > 1:
+            again = self.encode(items, events, table)[:, -1]  # [B, D]
+            loss = loss + cl_weight * info_nce(states[:, -1], again, cl_temp)
+        return loss
 
     def user_vectors(self, items: torch.Tensor, events: torch.Tensor) -> torch.Tensor:
         """The last position's state, [B, D]."""
         return self.encode(items, events)[:, -1]
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Each of the 2B views must pick its partner among the other 2B - 1, [B, D] each."""
+    z = torch.cat([a, b])  # [2B, D]
+    sim = (z @ z.T) / temperature  # [2B, 2B]
+    sim = sim.masked_fill(torch.eye(len(z), dtype=torch.bool, device=z.device), float("-inf"))
+    half = len(a)
+    partner = torch.cat([torch.arange(half, 2 * half), torch.arange(half)]).to(z.device)
+    return F.cross_entropy(sim, partner)
 
 
 def len_event_codes() -> int:
@@ -150,6 +172,9 @@ def len_event_codes() -> int:
 
 class Recommender(nn.Module):
     """The served graph: user vector, scores over the item table, exclusion, top-K."""
+
+    table: torch.Tensor  # [N+1, D]
+    is_pad: torch.Tensor  # [1, N+1] bool
 
     def __init__(self, model: SeqRec, top_k: int) -> None:
         super().__init__()
