@@ -129,13 +129,8 @@ class SeqRec(nn.Module):
         return self.final_norm(x)
 
     def loss(self, items: torch.Tensor, events: torch.Tensor, targets: torch.Tensor,
-             label_smoothing: float = 0.0, cl_weight: float = 0.0, cl_temp: float = 1.0
-             ) -> torch.Tensor:
-        """Softmax cross-entropy over all items, only where there is a next item.
-
-        With ``cl_weight`` > 0, plus a contrastive term (as in DuoRec's unsupervised part):
-        a second pass with other dropout masks must find its own user among the batch.
-        """
+             label_smoothing: float = 0.0) -> torch.Tensor:
+        """Softmax cross-entropy over all items, only where there is a next item."""
         table = self.item_vectors()
         states = self.encode(items, events, table)  # [B, L, D]
         keep = targets > 0
@@ -143,25 +138,11 @@ class SeqRec(nn.Module):
         logits = states[keep] @ table[1:].T  # [P, N]
         if not bool(self.known[1:].all()):
             logits = logits.masked_fill(~self.known[1:], float("-inf"))
-        loss = F.cross_entropy(logits, targets[keep] - 1, label_smoothing=label_smoothing)
-        if cl_weight > 0 and items.shape[0] > 1:
-            again = self.encode(items, events, table)[:, -1]  # [B, D]
-            loss = loss + cl_weight * info_nce(states[:, -1], again, cl_temp)
-        return loss
+        return F.cross_entropy(logits, targets[keep] - 1, label_smoothing=label_smoothing)
 
     def user_vectors(self, items: torch.Tensor, events: torch.Tensor) -> torch.Tensor:
         """The last position's state, [B, D]."""
         return self.encode(items, events)[:, -1]
-
-
-def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Each of the 2B views must pick its partner among the other 2B - 1, [B, D] each."""
-    z = torch.cat([a, b])  # [2B, D]
-    sim = (z @ z.T) / temperature  # [2B, 2B]
-    sim = sim.masked_fill(torch.eye(len(z), dtype=torch.bool, device=z.device), float("-inf"))
-    half = len(a)
-    partner = torch.cat([torch.arange(half, 2 * half), torch.arange(half)]).to(z.device)
-    return F.cross_entropy(sim, partner)
 
 
 def len_event_codes() -> int:

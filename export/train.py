@@ -27,8 +27,6 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup_epochs: int = 2
     label_smoothing: float = 0.0
-    cl_weight: float = 0.0  # weight of the contrastive term (0: plain cross-entropy)
-    cl_temp: float = 1.0
     patience: int = 10  # epochs without a better validation NDCG@10 before stopping
     max_minutes: float = 0.0  # stop training after this long; 0 = no limit
     seed: int = 42
@@ -108,8 +106,7 @@ def fit(model: SeqRec, split: Split, cfg: TrainConfig, progress: bool = True) ->
         model.train()
         total, count = 0.0, 0
         for batch in train_batches(split.train, model.cfg.max_len, cfg.batch_size, rng):
-            loss = model.loss(batch.items, batch.events, batch.targets, cfg.label_smoothing,
-                              cfg.cl_weight, cfg.cl_temp)
+            loss = model.loss(batch.items, batch.events, batch.targets, cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
