@@ -21,13 +21,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainConfig:
-    epochs: int = 200
+    # Chosen on Beauty's validation split: lr 2e-3 reached lr 1e-3's best in half the epochs;
+    # 3e-3 levelled off lower. The best epoch came at 9-16.
+    epochs: int = 20
     batch_size: int = 256
-    lr: float = 1e-3
+    lr: float = 2e-3
     weight_decay: float = 0.0
-    warmup_epochs: int = 2
+    warmup_epochs: int = 1
     label_smoothing: float = 0.0
-    patience: int = 10  # epochs without a better validation NDCG@10 before stopping
+    patience: int = 5  # epochs without a better validation NDCG@10 before stopping
     max_minutes: float = 0.0  # stop training after this long; 0 = no limit
     seed: int = 42
     eval_batch: int = 1024
