@@ -42,7 +42,8 @@ def grow(parent: SeqRec, n_items: int, text: np.ndarray | None) -> SeqRec:
     if n_items < old.n_items:
         raise ValueError("a grown vocabulary cannot be smaller than the parent's")
     text_dim = TEXT_DIM if (old.text_dim or text is not None) else 0
-    cfg = ModelConfig(**{**old.to_dict(), "n_items": n_items, "text_dim": text_dim})
+    fields: dict[str, Any] = {**old.to_dict(), "n_items": n_items, "text_dim": text_dim}
+    cfg = ModelConfig(**fields)
     child = SeqRec(cfg)
     state = {k: v for k, v in parent.state_dict().items()
              if k not in ("item_emb.weight", "text", "known")}

@@ -99,12 +99,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        help="model registry folder (default: setting SHOPSTREAM_MODEL_DIR)")
     train.add_argument("--from", dest="parent", type=Path, default=None, metavar="VERSION_DIR",
                        help="continue from this version, keeping its items and weights")
-    train.add_argument("--epochs", type=int, default=200,
-                       help="most epochs; training stops early when validation stalls")
+    train.add_argument("--epochs", type=int, default=20,
+                       help="most epochs (the learning rate decays over them); training stops "
+                            "early when validation stalls")
     train.add_argument("--max-minutes", type=float, default=18.0,
                        help="stop training after this many minutes (0: no limit)")
     train.add_argument("--batch-size", type=int, default=256)
-    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--lr", type=float, default=2e-3)
     train.add_argument("--dim", type=int, default=64)
     train.add_argument("--layers", type=int, default=2)
     train.add_argument("--dropout", type=float, default=0.5)

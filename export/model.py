@@ -62,6 +62,9 @@ class Block(nn.Module):
 
 
 class SeqRec(nn.Module):
+    text: torch.Tensor  # [N+1, text_dim] title vectors, zero rows for untitled items
+    known: torch.Tensor  # [N+1] bool
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -150,6 +153,9 @@ def len_event_codes() -> int:
 
 class Recommender(nn.Module):
     """The served graph: user vector, scores over the item table, exclusion, top-K."""
+
+    table: torch.Tensor  # [N+1, D]
+    is_pad: torch.Tensor  # [1, N+1] bool
 
     def __init__(self, model: SeqRec, top_k: int) -> None:
         super().__init__()

@@ -60,6 +60,8 @@ def run(req: TrainRequest) -> Path:
 
     text = title_matrix(vocab.item_ids, data.titles)
     if req.parent is not None:
+        if not (req.parent / build.CHECKPOINT).is_file():
+            raise registry.RegistryError(f"{req.parent} has no {build.CHECKPOINT} to continue from")
         parent = build.load_checkpoint(req.parent / build.CHECKPOINT)
         if parent.cfg.n_items != old_size:
             raise registry.RegistryError(f"{req.parent}: checkpoint and item list disagree")

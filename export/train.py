@@ -21,16 +21,21 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainConfig:
-    epochs: int = 200
+    # Chosen on Beauty's validation split: lr 2e-3 reached lr 1e-3's best in half the epochs;
+    # 3e-3 levelled off lower. The best epoch came at 9-16.
+    epochs: int = 20
     batch_size: int = 256
-    lr: float = 1e-3
+    lr: float = 2e-3
     weight_decay: float = 0.0
-    warmup_epochs: int = 2
+    warmup_epochs: int = 1
     label_smoothing: float = 0.0
-    patience: int = 10  # epochs without a better validation NDCG@10 before stopping
+    patience: int = 5  # epochs without a better validation NDCG@10 before stopping
     max_minutes: float = 0.0  # stop training after this long; 0 = no limit
     seed: int = 42
     eval_batch: int = 1024
+    # Validation users scored after each epoch (a fixed random subset; 0 = all). Choosing the
+    # epoch does not need every user, and scoring all of them costs a quarter of an epoch.
+    valid_users: int = 8000
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -90,6 +95,10 @@ def fit(model: SeqRec, split: Split, cfg: TrainConfig, progress: bool = True) ->
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     result = TrainResult()
+    valid = split.valid
+    if cfg.valid_users and len(valid) > cfg.valid_users:
+        pick = np.sort(rng.choice(len(valid), cfg.valid_users, replace=False))
+        valid = [valid[i] for i in pick]
     best_score, best_state, stale = -1.0, copy.deepcopy(model.state_dict()), 0
     started = time.monotonic()
     epochs = tqdm(range(cfg.epochs), desc="training", unit="epoch", disable=not progress)
@@ -105,20 +114,21 @@ def fit(model: SeqRec, split: Split, cfg: TrainConfig, progress: bool = True) ->
             opt.step()
             n = int((batch.targets > 0).sum())
             total, count = total + float(loss.detach()) * n, count + n
-        valid = evaluate(model, split.valid, cfg.eval_batch) if split.valid else {}
+        scores = evaluate(model, valid, cfg.eval_batch) if valid else {}
         row = {"epoch": epoch + 1, "loss": total / max(count, 1),
-               "seconds": time.monotonic() - started, **{f"valid_{k}": v for k, v in valid.items()}}
+               "seconds": time.monotonic() - started,
+               **{f"valid_{k}": v for k, v in scores.items()}}
         result.history.append(row)
-        score = valid.get("ndcg@10", -float(row["loss"]))
+        score = scores.get("ndcg@10", -float(row["loss"]))
         if score > best_score:
             best_score, best_state, stale = score, copy.deepcopy(model.state_dict()), 0
-            result.best_epoch, result.best_valid = epoch + 1, valid
+            result.best_epoch, result.best_valid = epoch + 1, scores
         else:
             stale += 1
-        epochs.set_postfix(loss=f"{row['loss']:.3f}", ndcg10=f"{valid.get('ndcg@10', 0):.4f}",
+        epochs.set_postfix(loss=f"{row['loss']:.3f}", ndcg10=f"{scores.get('ndcg@10', 0):.4f}",
                            best=result.best_epoch)
-        log.info("epoch %d loss %.4f valid %s", epoch + 1, row["loss"], valid)
-        if split.valid and stale >= cfg.patience:
+        log.info("epoch %d loss %.4f valid %s", epoch + 1, row["loss"], scores)
+        if valid and stale >= cfg.patience:
             result.stopped = "early stop"
             break
         if cfg.max_minutes and time.monotonic() - started > cfg.max_minutes * 60:
