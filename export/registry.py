@@ -37,7 +37,9 @@ def version_name(fingerprint: str, now: float | None = None) -> str:
 def staging_dir(registry: Path) -> Path:
     """A fresh hidden folder inside the registry to assemble a version in."""
     registry.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".staging-", dir=registry))
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=registry))
+    staging.chmod(0o755)  # mkdtemp makes it private; workers may run as another user
+    return staging
 
 
 def publish(staging: Path, registry: Path, name: str, make_current: bool = True) -> Path:
@@ -56,6 +58,7 @@ def set_current(registry: Path, name: str) -> None:
     if not (registry / name / METADATA).is_file():
         raise RegistryError(f"{registry / name} is not a model version (no {METADATA})")
     fd, tmp = tempfile.mkstemp(prefix=".CURRENT-", dir=registry)
+    os.fchmod(fd, 0o644)
     with os.fdopen(fd, "w") as fh:
         fh.write(name + "\n")
         fh.flush()

@@ -95,3 +95,9 @@ def test_a_fixed_seed_gives_the_same_figures(seq_file, synthetic_users):
         results.append(res.history)
     for a, b in zip(*results, strict=True):
         assert a["loss"] == b["loss"] and a["valid_ndcg@10"] == b["valid_ndcg@10"]
+
+
+def test_current_pointer_and_versions_are_readable_by_other_users(tiny_version):
+    version, _ = tiny_version
+    assert (version.parent / registry.CURRENT).stat().st_mode & 0o044 == 0o044
+    assert version.stat().st_mode & 0o055 == 0o055
