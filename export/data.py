@@ -108,6 +108,11 @@ def _read_seq(path: Path) -> Interactions:
 
 def _event_code(record: dict[str, Any]) -> int | None:
     kind = record.get("event_type", record.get("type"))
+    if kind is None and "topic" in record:
+        kind = {"events.views": "view", "events.clicks": "click"}.get(record["topic"])
+    if kind is None:
+        # the schemas wire format itself: a ClickEvent has an action, a ViewEvent has none
+        kind = "click" if "action" in record else "view"
     if kind == "click":
         kind = record.get("action", "click")
     return EVENT_CODES.get(kind) if isinstance(kind, str) and kind != "pad" else None
@@ -127,7 +132,11 @@ def _timestamp(value: Any) -> float | None:
 
 
 def _read_jsonl(path: Path) -> Interactions:
-    """Events ``{"user_id", "item_id", "event_type"|"type", "action"?, "ts"|"timestamp"?}``.
+    """Events ``{"user_id", "item_id", "event_type"|"type"|"topic"?, "action"?, "ts"|"timestamp"?}``.
+
+    Lines in the schemas wire format (ViewEvent / ClickEvent, as `shopstream replay` reads
+    them) load as they are: without a type, a record with an ``action`` is a click of that
+    action and one without is a view.
 
     Records with an ``item_id`` and ``title`` but no ``user_id`` are catalog items. Without
     timestamps, file order is time order.

@@ -52,6 +52,22 @@ def test_jsonl_orders_by_time_maps_actions_and_reads_titles(tmp_path):
     assert data.titles == {"b": "red lipstick"}
 
 
+def test_jsonl_reads_the_schemas_wire_format_as_replay_writes_it(tmp_path):
+    from schemas import ClickEvent, ViewEvent, encode
+
+    path = tmp_path / "events.jsonl"
+    base = 1_767_261_600_000
+    path.write_bytes(b"\n".join([
+        encode(ViewEvent(event_id="e1", user_id="u1", item_id="a", ts=base)),
+        encode(ClickEvent(event_id="e2", user_id="u1", item_id="b", ts=base + 1,
+                          action="add_to_cart")),
+        encode(ClickEvent(event_id="e3", user_id="u1", item_id="b", ts=base + 2,
+                          action="purchase")),
+    ]) + b"\n")
+    # back-to-back events on one item merge into the strongest (see _collapse_repeats)
+    assert load(path, "jsonl").users["u1"] == [("a", 1), ("b", 4)]
+
+
 @pytest.mark.parametrize("line", [
     "not json",
     '{"user_id": "u", "item_id": "", "type": "view"}',
