@@ -132,7 +132,7 @@ def _timestamp(value: Any) -> float | None:
 
 
 def _read_jsonl(path: Path) -> Interactions:
-    """Events ``{"user_id", "item_id", "event_type"|"type"|"topic"?, "action"?, "ts"|"timestamp"?}``.
+    """Events ``{"user_id", "item_id", "event_type"|"type"|"topic"?, "action"?, "ts"?}``.
 
     Lines in the schemas wire format (ViewEvent / ClickEvent, as `shopstream replay` reads
     them) load as they are: without a type, a record with an ``action`` is a click of that
