@@ -59,6 +59,9 @@ class Settings(BaseSettings):
         64, ge=1, le=1024,
         description="actors handling views and clicks at once (the most users in one batch)",
     )
+    producer_linger_ms: float = Field(
+        2.0, ge=0, description="how long the worker's producer gathers records per request"
+    )
     producer_buffer_messages: int = Field(
         10_000, ge=1, description="table-changelog writes buffered before the stream waits"
     )

@@ -54,6 +54,9 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
         web_port=settings.web_port,
         web_tables_enabled=False,  # generic table browsing would expose user data
         producer_acks=-1,
+        # Every event produces changelog rows and an output: a few ms of linger lets the
+        # client send them in fewer, larger requests.
+        producer_linger=settings.producer_linger_ms / 1000,
         consumer_auto_offset_reset=settings.consumer_offset_reset,
     )
     # Faust holds the stream whenever more than 100 table-changelog writes wait to be sent

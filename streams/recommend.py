@@ -111,8 +111,9 @@ class ModelStage:
         emitted = now_ms()
         rec = Recommendation.create(
             user_id=event.user_id, model_version=result.model_version, variant=result.variant,
-            items=[RecommendedItem(item_id=p.item_id, score=float(p.score), reason=p.reason)
-                   for p in result.items],
+            # built from the model's own output, so the items skip re-validation
+            items=[RecommendedItem.model_construct(item_id=p.item_id, score=float(p.score),
+                                                   reason=p.reason) for p in result.items],
             trigger_event_id=event.event_id, event_ts=event.ts, emitted_ts=emitted)
         raw = encode(rec)
         self.tables.last_recs[event.user_id] = raw
