@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -143,30 +144,21 @@ def _read_jsonl(path: Path) -> Interactions:
     """
     rows: dict[str, list[tuple[float, int, str, int]]] = defaultdict(list)
     titles: dict[str, str] = {}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                raise DataError(f"{path}:{lineno}: not a JSON object") from None
-            if not isinstance(rec, dict):
-                raise DataError(f"{path}:{lineno}: not a JSON object")
-            item = rec.get("item_id")
-            if not isinstance(item, str) or not item:
-                raise DataError(f"{path}:{lineno}: item_id must be a non-empty string")
-            if "user_id" not in rec and isinstance(rec.get("title"), str):
-                titles[item] = rec["title"]
-                continue
-            user = rec.get("user_id")
-            if not isinstance(user, str) or not user:
-                raise DataError(f"{path}:{lineno}: user_id must be a non-empty string")
-            code = _event_code(rec)
-            if code is None:
-                raise DataError(f"{path}:{lineno}: unknown event type")
-            ts = _timestamp(rec.get("ts", rec.get("timestamp")))
-            rows[user].append((ts if ts is not None else float(lineno), lineno, item, code))
+    for lineno, rec in _json_objects(path):
+        item = rec.get("item_id")
+        if not isinstance(item, str) or not item:
+            raise DataError(f"{path}:{lineno}: item_id must be a non-empty string")
+        if "user_id" not in rec and isinstance(rec.get("title"), str):
+            titles[item] = rec["title"]
+            continue
+        user = rec.get("user_id")
+        if not isinstance(user, str) or not user:
+            raise DataError(f"{path}:{lineno}: user_id must be a non-empty string")
+        code = _event_code(rec)
+        if code is None:
+            raise DataError(f"{path}:{lineno}: unknown event type")
+        ts = _timestamp(rec.get("ts", rec.get("timestamp")))
+        rows[user].append((ts if ts is not None else float(lineno), lineno, item, code))
     users = {u: [(item, code) for _, _, item, code in sorted(r)] for u, r in rows.items()}
     return Interactions(users=users, titles=titles)
 
@@ -193,6 +185,16 @@ def _read_titles(path: Path) -> dict[str, str]:
     if not path.is_file():
         raise DataError(f"titles file not found: {path}")
     titles: dict[str, str] = {}
+    for lineno, rec in _json_objects(path):
+        if not (isinstance(rec.get("item_id"), str) and isinstance(rec.get("title"), str)):
+            raise DataError(f"{path}:{lineno}: expected {{\"item_id\": str, \"title\": str}}")
+        titles[rec["item_id"]] = rec["title"]
+    return titles
+
+
+def _json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; DataError names a line that is not
+    a JSON object."""
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -201,8 +203,6 @@ def _read_titles(path: Path) -> dict[str, str]:
                 rec = orjson.loads(line)
             except orjson.JSONDecodeError:
                 raise DataError(f"{path}:{lineno}: not a JSON object") from None
-            if not (isinstance(rec, dict) and isinstance(rec.get("item_id"), str)
-                    and isinstance(rec.get("title"), str)):
-                raise DataError(f"{path}:{lineno}: expected {{\"item_id\": str, \"title\": str}}")
-            titles[rec["item_id"]] = rec["title"]
-    return titles
+            if not isinstance(rec, dict):
+                raise DataError(f"{path}:{lineno}: not a JSON object")
+            yield lineno, rec
