@@ -45,3 +45,34 @@ def rate(fn: Callable[[], int], repeats: int) -> float:
         units = fn()
         rates.append(units / (time.perf_counter() - start))
     return sorted(rates)[len(rates) // 2]
+
+
+def save_rates(name: str, rates: dict[str, float], meta: dict[str, object], xlabel: str,
+               title: str) -> None:
+    """Write ``<name>.json`` (rates, their ratio to the first one, ``meta``) and a bar chart
+    ``<name>.png`` to bench/results/. The first entry of ``rates`` is the baseline."""
+    import json
+    import platform
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    base = next(iter(rates.values()))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = {**meta, "machine": platform.processor() or platform.machine(),
+           "python": platform.python_version(), "events_per_s": rates,
+           "ratio_to_baseline": {k: v / base for k, v in rates.items()}}
+    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    names = list(rates)
+    ax.barh(names, [rates[n] for n in names], color=["#999999", "#6a9fd4", "#2c6fbb"])
+    for y, n in enumerate(names):
+        ax.text(rates[n], y, f" {rates[n]:,.0f}/s ({rates[n] / base:.2f}x)", va="center")
+    ax.set_xlabel(xlabel)
+    ax.set_xlim(0, max(rates.values()) * 1.5)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(RESULTS / f"{name}.png", dpi=120)
+    print(f"wrote {RESULTS / name}.json and .png")

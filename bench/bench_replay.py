@@ -11,17 +11,11 @@ goes: reading (parse, derive, validate) or the producer and broker.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 
-import matplotlib
-from _common import DEFAULT_DATA, REPO, RESULTS
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from _common import DEFAULT_DATA, REPO, save_rates
 
 from schemas import encode  # noqa: E402
 from shopstream.config import load_settings  # noqa: E402
@@ -83,23 +77,10 @@ def report(rates: dict[str, float], args: argparse.Namespace) -> None:
     print(f"{'case':34} {'events/s':>10} {'vs baseline':>12}")
     for name, r in rates.items():
         print(f"{name:34} {r:10,.0f} {r / base:11.2f}x")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = {"bench": "replay throughput", "data": args.data.name, "events": args.limit,
-           "machine": platform.processor() or platform.machine(),
-           "python": platform.python_version(), "events_per_s": rates,
-           "ratio_to_baseline": {k: v / base for k, v in rates.items()}}
-    (RESULTS / "bench_replay.json").write_text(json.dumps(out, indent=2) + "\n")
-    fig, ax = plt.subplots(figsize=(7.5, 3.2))
-    names = list(rates)
-    ax.barh(names, [rates[n] for n in names], color=["#999999", "#6a9fd4", "#2c6fbb"])
-    for y, n in enumerate(names):
-        ax.text(rates[n], y, f" {rates[n]:,.0f}/s ({rates[n] / base:.2f}x)", va="center")
-    ax.set_xlabel("events per second (higher is better)")
-    ax.set_xlim(0, max(rates.values()) * 1.5)
-    ax.set_title(f"replay of {args.limit} events, local broker")
-    fig.tight_layout()
-    fig.savefig(RESULTS / "bench_replay.png", dpi=120)
-    print(f"wrote {RESULTS / 'bench_replay.json'} and .png")
+    save_rates("bench_replay", rates,
+               {"bench": "replay throughput", "data": args.data.name, "events": args.limit},
+               "events per second (higher is better)",
+               f"replay of {args.limit} events, local broker")
 
 
 if __name__ == "__main__":

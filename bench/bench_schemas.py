@@ -10,22 +10,14 @@ check), so the ratio is the price of validation, not a race.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-import matplotlib
+import orjson
+from _common import save_rates
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import orjson  # noqa: E402
-
-from schemas import Limits, ViewEvent, decode  # noqa: E402
-from schemas.times import now_ms  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from schemas import Limits, ViewEvent, decode
+from schemas.times import now_ms
 
 
 def sample() -> bytes:
@@ -67,25 +59,11 @@ def main() -> None:
     for name, r in rates.items():
         print(f"{name:32} {r:12,.0f} {1e6 / r:9.2f} {r / base:11.2f}x")
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = {
-        "bench": "schemas.decode ViewEvent", "payload_bytes": len(raw), "calls": args.n,
-        "repeats": args.repeats, "machine": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "events_per_s": rates, "ratio_to_baseline": {k: v / base for k, v in rates.items()},
-    }
-    (RESULTS / "bench_schemas.json").write_text(json.dumps(out, indent=2) + "\n")
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    names = list(rates)
-    ax.barh(names, [rates[n] for n in names], color=["#999999", "#6a9fd4", "#2c6fbb"])
-    for y, n in enumerate(names):
-        ax.text(rates[n], y, f" {rates[n]:,.0f}/s ({rates[n] / base:.2f}x)", va="center")
-    ax.set_xlabel("ViewEvents decoded per second (one core, higher is better)")
-    ax.set_xlim(0, max(rates.values()) * 1.45)
-    ax.set_title("schemas.decode vs plain orjson.loads")
-    fig.tight_layout()
-    fig.savefig(RESULTS / "bench_schemas.png", dpi=120)
-    print(f"wrote {RESULTS / 'bench_schemas.json'} and .png")
+    save_rates("bench_schemas", rates,
+               {"bench": "schemas.decode ViewEvent", "payload_bytes": len(raw),
+                "calls": args.n, "repeats": args.repeats},
+               "ViewEvents decoded per second (one core, higher is better)",
+               "schemas.decode vs plain orjson.loads")
 
 
 if __name__ == "__main__":
