@@ -73,8 +73,9 @@ def ensure_model(settings: Settings, minutes: float) -> None:
 
 def write_campaigns(path: Path, data: Path) -> None:
     """Two demo campaigns: the data's 50 most bought-into items, and one category of the
-    generated catalog. Thresholds sit a little above each campaign's share of the model's
-    next-item probability for a typical user, so the likelier half or so qualifies."""
+    generated catalog. With a few minutes of training a quarter or so of the shoppers pass
+    the bestsellers threshold; the category one (random categories, which the model cannot
+    learn) fires rarely."""
     counts: Counter[str] = Counter()
     with data.open() as fh:
         for line in fh:
@@ -82,7 +83,7 @@ def write_campaigns(path: Path, data: Path) -> None:
     bestsellers = sorted(item for item, _ in counts.most_common(50))
     cap = {"max_events": 1, "period_s": 3600}
     path.write_text(json.dumps({"campaigns": [
-        {"campaign_id": "bestsellers", "items": bestsellers, "threshold": 0.076,
+        {"campaign_id": "bestsellers", "items": bestsellers, "threshold": 0.2,
          "frequency_cap": cap},
         {"campaign_id": "spring-skincare", "categories": ["skincare"], "threshold": 0.089,
          "frequency_cap": cap},
