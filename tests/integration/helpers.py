@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -24,27 +24,31 @@ def send_raw(settings: Settings, topic: str, records: list[tuple[bytes, bytes]])
     produce_all(make_producer(settings), topic, records)
 
 
+def _records(settings: Settings, topic: str, seconds: float) -> Iterator[dict[str, Any]]:
+    """Decoded records of ``topic`` from its start, for at most ``seconds``."""
+    consumer: Consumer = make_consumer(settings, f"test-{uuid.uuid4().hex[:8]}")
+    consumer.subscribe([topic])
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                yield orjson.loads(msg.value())
+    finally:
+        consumer.close()
+
+
 def collect(settings: Settings, topic: str, keep: Callable[[dict[str, Any]], bool],
             until: Callable[[list[dict[str, Any]]], bool], timeout: float = 60.0
             ) -> list[dict[str, Any]]:
     """Read ``topic`` from the start, keeping decoded records that ``keep`` accepts, until
     ``until(kept)`` is true; fails the test with what was seen when the time runs out."""
-    consumer: Consumer = make_consumer(settings, f"test-{uuid.uuid4().hex[:8]}")
-    consumer.subscribe([topic])
     kept: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error():
-                continue
-            record = orjson.loads(msg.value())
-            if keep(record):
-                kept.append(record)
-                if until(kept):
-                    return kept
-    finally:
-        consumer.close()
+    for record in _records(settings, topic, timeout):
+        if keep(record):
+            kept.append(record)
+            if until(kept):
+                return kept
     raise AssertionError(f"timed out on {topic}; kept {len(kept)}: {kept[-5:]}")
 
 
@@ -52,20 +56,29 @@ def collect_for(settings: Settings, topic: str, keep: Callable[[dict[str, Any]],
                 seconds: float) -> list[dict[str, Any]]:
     """Every record of ``topic`` that ``keep`` accepts, reading from the start for
     ``seconds`` (for asserting that something did NOT happen, or how often it did)."""
-    consumer: Consumer = make_consumer(settings, f"test-{uuid.uuid4().hex[:8]}")
-    consumer.subscribe([topic])
-    kept: list[dict[str, Any]] = []
-    deadline = time.monotonic() + seconds
-    try:
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and not msg.error():
-                record = orjson.loads(msg.value())
-                if keep(record):
-                    kept.append(record)
-    finally:
-        consumer.close()
-    return kept
+    return [record for record in _records(settings, topic, seconds) if keep(record)]
+
+
+CATALOG_ROWS = 'shopstream_table_rows{table="catalog"}'
+DUPLICATES = "shopstream_duplicates_total"
+
+
+def metrics_text(port: int) -> str:
+    """The worker's GET /metrics (Prometheus text)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        return resp.read().decode()
+
+
+def metric_value(port: int, sample: str) -> float:
+    """One sample of the worker's metrics, e.g. 'shopstream_duplicates_total' or
+    'shopstream_table_rows{table="catalog"}'; 0 while it is absent."""
+    for line in metrics_text(port).splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == sample:
+            return float(value)
+    return 0.0
 
 
 def unique_users(n: int) -> list[str]:

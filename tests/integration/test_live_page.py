@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,15 @@ from shopstream import topics as t
 from shopstream.config import PROJECT_ROOT, Settings
 from shopstream.localkafka import free_port
 from tests.integration.factories import BASE_TS, click, view
-from tests.integration.helpers import collect, http_get, send_json, unique_users, wait_for
+from tests.integration.helpers import (
+    CATALOG_ROWS,
+    collect,
+    http_get,
+    metric_value,
+    send_json,
+    unique_users,
+    wait_for,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
@@ -109,18 +116,12 @@ def page() -> Iterator[Page]:
             browser.close()
 
 
-def _catalog_rows(port: int) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        match = re.search(r'shopstream_table_rows\{table="catalog"\} (\d+)',
-                          resp.read().decode())
-    return int(match.group(1)) if match else 0
-
-
 def test_a_recommendation_for_the_picked_user_appears_on_the_page(
         kafka, worker_factory, shop, live_service, page, tmp_path):
     worker = worker_factory(model_dir=str(shop["model_dir"]),
                             campaigns_path=str(shop["campaigns"]), max_wait_ms="5").start()
-    wait_for(lambda: _catalog_rows(worker.web_port) >= N_ITEMS, what="catalog in the worker")
+    wait_for(lambda: metric_value(worker.web_port, CATALOG_ROWS) >= N_ITEMS,
+             what="catalog in the worker")
     port = live_service(worker.web_port)
     items = shop["items"]
     user, other = unique_users(2)

@@ -4,7 +4,6 @@ model (a small random one honouring the contract, built by inference.testing).""
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from pathlib import Path
 
@@ -17,9 +16,11 @@ from schemas.generate import JSON_DIR, schema_file_name
 from shopstream import topics as t
 from tests.integration.factories import BASE_TS, click, view
 from tests.integration.helpers import (
+    CATALOG_ROWS,
     collect,
     collect_for,
     http_get,
+    metric_value,
     send_json,
     unique_users,
     wait_for,
@@ -54,23 +55,14 @@ def _worker(worker_factory, shop):
                           campaigns_path=str(shop["campaigns"]), max_wait_ms="5")
 
 
-def _catalog_loaded(port: int) -> bool:
-    status, _ = http_get(port, "/health")
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    match = re.search(r'shopstream_table_rows\{table="catalog"\} (\d+)', text)
-    return bool(match) and int(match.group(1)) >= N_ITEMS
-
-
 def _schema(topic: str) -> dict:
     return json.loads((JSON_DIR / schema_file_name(topic)).read_text())
 
 
 def test_recommendations_exclude_bought_and_out_of_stock_items(kafka, worker_factory, shop):
     worker = _worker(worker_factory, shop).start()
-    wait_for(lambda: _catalog_loaded(worker.web_port), what="catalog in the worker")
+    wait_for(lambda: metric_value(worker.web_port, CATALOG_ROWS) >= N_ITEMS,
+             what="catalog in the worker")
     items = shop["items"]
     users = unique_users(3)
     for n, user in enumerate(users):

@@ -20,7 +20,12 @@ from shopstream.config import PROJECT_ROOT, Settings
 from shopstream.kafkaio import make_consumer
 from streams.replay import ReplayOptions, run_replay
 from streams.replay_formats import seq_action
-from tests.integration.helpers import http_get, wait_for
+from tests.integration.helpers import (
+    DUPLICATES,
+    http_get,
+    metric_value,
+    wait_for,
+)
 
 
 def _ids(n: int) -> list[str]:
@@ -139,16 +144,6 @@ def _events_total(port: int, user: str) -> int | None:
     return body["window"]["events_total"] if status == 200 else None
 
 
-def _duplicates(port: int) -> float:
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        for line in resp.read().decode().splitlines():
-            if line.startswith("shopstream_duplicates_total "):
-                return float(line.split()[1])
-    return 0.0
-
-
 def test_second_replay_of_the_same_file_is_dropped_by_the_worker(kafka, worker_factory,
                                                                   tmp_path):
     path, expected = _seq_case(tmp_path)
@@ -163,7 +158,7 @@ def test_second_replay_of_the_same_file_is_dropped_by_the_worker(kafka, worker_f
 
     again = _cli(kafka, str(path))
     assert again.returncode == 0 and f"{sum(per_user.values())} events sent" in again.stdout
-    wait_for(lambda: _duplicates(worker.web_port) >= sum(per_user.values()),
+    wait_for(lambda: metric_value(worker.web_port, DUPLICATES) >= sum(per_user.values()),
              what="the repeats to be counted as duplicates")
     assert {user: _events_total(worker.web_port, user) for user in per_user} == dict(per_user)
 

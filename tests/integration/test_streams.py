@@ -3,7 +3,6 @@ dead letters, dedupe, crash recovery from changelogs, erasure."""
 
 from __future__ import annotations
 
-import re
 import time
 
 import orjson
@@ -11,8 +10,11 @@ import orjson
 from shopstream import topics as t
 from tests.integration.factories import BASE_TS, click, view
 from tests.integration.helpers import (
+    DUPLICATES,
     collect,
     http_get,
+    metric_value,
+    metrics_text,
     send_json,
     send_raw,
     unique_users,
@@ -79,21 +81,9 @@ def test_bad_records_are_dead_lettered_and_good_ones_around_them_processed(kafka
                    until=lambda rs: {"not_json", "ts_too_old", "not_utf8", "key_mismatch"}
                    <= {r["reason"] for r in rs})
     assert all(r["source_partition"] >= 0 and r["source_offset"] >= 0 for r in dead)
-    metrics = _metrics(worker.web_port)
+    metrics = metrics_text(worker.web_port)
     assert 'shopstream_dead_letters_total{reason="not_json"}' in metrics
     assert worker.proc is not None and worker.proc.poll() is None
-
-
-def _metrics(port: int) -> str:
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        return resp.read().decode()
-
-
-def _duplicates(port: int) -> float:
-    match = re.search(r"^shopstream_duplicates_total (\S+)$", _metrics(port), re.M)
-    return float(match.group(1)) if match else 0.0
 
 
 def _settled(read, seconds: float = 1.5) -> float:
@@ -115,7 +105,7 @@ def test_redelivered_duplicates_change_no_count(kafka, worker_factory):
     send_json(kafka, t.VIEWS, events)
     wait_for(lambda: _window(worker.web_port, user) is not None
              and len(_window(worker.web_port, user) or []) == 3, what="first three events")
-    before = _settled(lambda: _duplicates(worker.web_port))
+    before = _settled(lambda: metric_value(worker.web_port, DUPLICATES))
     send_json(kafka, t.VIEWS, events)  # the same event ids again, as after a producer retry
     send_json(kafka, t.VIEWS, [view(user, "last", 9)])
     assert wait_for(lambda: _window(worker.web_port, user) == [("i0", "view"), ("i1", "view"),
@@ -123,7 +113,7 @@ def test_redelivered_duplicates_change_no_count(kafka, worker_factory):
     status, body = http_get(worker.web_port, f"/users/{user}")
     assert body["window"]["events_total"] == 4
     # concurrent actors may count a repeat after the last event is applied: wait for it
-    assert wait_for(lambda: _duplicates(worker.web_port) == before + 3,
+    assert wait_for(lambda: metric_value(worker.web_port, DUPLICATES) == before + 3,
                     what="three duplicates counted")
 
 
