@@ -101,5 +101,4 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     app.on_partitions_assigned.connect(on_rebalanced)  # type: ignore[arg-type]
 
     add_views(app, handlers, metrics)
-    app.shopstream = handlers  # type: ignore[attr-defined]
     return app

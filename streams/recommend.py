@@ -139,7 +139,3 @@ class ModelStage:
         if allowed:
             self.tables.ad_caps[key] = encode_caps(history)
         return allowed, history
-
-    async def stop(self) -> None:
-        self.watcher.stop()
-        await self.batcher.aclose()
