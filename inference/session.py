@@ -111,12 +111,20 @@ class ModelSession:
     def score(self, item_seq: np.ndarray, event_type: np.ndarray, exclude: np.ndarray,
               lengths: np.ndarray | None = None) -> Scores:
         """Score a batch; with a dynamic window axis, rows are grouped by length and each
-        group is trimmed of its common left padding. Results are in the input's row order."""
+        group is trimmed of its common left padding. Results are in the input's row order.
+
+        On a GPU the batch stays one run, trimmed to its longest window's bucket: there a
+        run's fixed cost (launches, copies) outweighs the padded positions (measured on an
+        H200: splitting a batch of 64 by bucket cost ~2.7 ms against ~0.7 ms for one run).
+        """
         if not self.dynamic_len or lengths is None:
             return self.run(item_seq, event_type, exclude)
         full = item_seq.shape[1]
         bounds = [b for b in LENGTH_BUCKETS if b < full] + [full]
         bucket = np.searchsorted(bounds, np.maximum(lengths, 1))
+        if self.on_gpu:
+            width = bounds[int(bucket.max())]
+            return self.run(item_seq[:, full - width:], event_type[:, full - width:], exclude)
         results: list[tuple[np.ndarray, Scores]] = []
         for b in np.unique(bucket):
             rows = np.flatnonzero(bucket == b)

@@ -98,3 +98,25 @@ def test_io_binding_path_gives_the_plain_run_result(shared_registry):
     bound = session.run(*feeds)
     for a, b in zip(plain, bound, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_on_a_gpu_a_batch_is_one_run_trimmed_to_its_longest_window(shared_registry,
+                                                                     monkeypatch):
+    session = ModelSession(shared_registry / "long" / "model.onnx", providers=[CPU])
+    windows = [[(str(i), 1) for i in range(1, n + 1)] for n in (3, 12, 1)]
+    batch = encode_windows(ItemIndex(["", *map(str, range(1, 61))]), windows, 40)
+    full = session.run(batch.item_seq, batch.event_type, batch.exclude)
+    widths = []
+    real_run = session.run
+
+    def counting_run(item_seq, event_type, exclude):
+        widths.append(item_seq.shape[1])
+        return real_run(item_seq, event_type, exclude)
+
+    monkeypatch.setattr(session, "run", counting_run)
+    session.on_gpu = True
+    items, scores, vec = session.score(batch.item_seq, batch.event_type, batch.exclude,
+                                       batch.lengths)
+    assert widths == [16]  # one run; 12 items fit the 16-position bucket
+    np.testing.assert_allclose(vec, full[2], atol=1e-5)
+    np.testing.assert_allclose(scores, full[1], atol=1e-4)
