@@ -259,10 +259,11 @@ class LocalKafka:
     def _format_storage(self, java: str) -> None:
         if (self.data_dir / "meta.properties").exists():
             return
-        # a Kafka cluster id is a url-safe base64 uuid without padding
+        # a Kafka cluster id is a url-safe base64 uuid without padding; it can start with
+        # "-", so it is passed as --cluster-id=ID (as "-t ID" it reads as another option)
         cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
-            self._java_command(java, "kafka.tools.StorageTool", "format", "-t", cid,
+            self._java_command(java, "kafka.tools.StorageTool", "format", f"--cluster-id={cid}",
                                "-c", str(self.config_file)),
             capture_output=True, text=True, check=False,
         )

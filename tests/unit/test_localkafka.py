@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import uuid
 
 import pytest
 
@@ -53,3 +54,19 @@ def test_each_port_gets_its_own_run_directory(settings_factory):
     a = LocalKafka(settings_factory(kafka_bootstrap="127.0.0.1:9092"))
     b = LocalKafka(settings_factory(kafka_bootstrap="127.0.0.1:19092"))
     assert a.run_dir != b.run_dir and a.libs_dir == b.libs_dir
+
+
+def test_storage_formats_when_the_cluster_id_starts_with_a_dash(settings_factory, tmp_path,
+                                                                 monkeypatch):
+    # about 1 in 64 random ids start with "-"; Kafka's StorageTool once read one as an option
+    settings = settings_factory(kafka_bootstrap=f"127.0.0.1:{free_port()}",
+                                kafka_data_dir=tmp_path / "kafka",
+                                local_dir=localkafka.PROJECT_ROOT / ".local")
+    broker = LocalKafka(settings)
+    broker.fetch_jars()
+    dash_first = bytes([0xF8]) + bytes(15)  # url-safe base64 of 0b111110... is "-"
+    monkeypatch.setattr(localkafka.uuid, "uuid4", lambda: uuid.UUID(bytes=dash_first))
+    broker._write_config()
+    broker._format_storage(broker.java())
+    meta = (broker.data_dir / "meta.properties").read_text()
+    assert "cluster.id=-" in meta
