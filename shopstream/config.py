@@ -56,14 +56,14 @@ class Settings(BaseSettings):
         "earliest", description="where a new consumer group starts reading the input topics"
     )
     agent_concurrency: int = Field(
-        64, ge=1, le=1024,
-        description="actors handling views and clicks at once (the most users in one batch)",
+        2, ge=1, le=64,
+        description="actors taking micro-batches of views and clicks (one scores, one reads)",
     )
     producer_linger_ms: float = Field(
         2.0, ge=0, description="how long the worker's producer gathers records per request"
     )
     producer_buffer_messages: int = Field(
-        10_000, ge=1, description="table-changelog writes buffered before the stream waits"
+        10_000, ge=1, description="catalog-table writes Faust buffers before the stream waits"
     )
     broker_retry_max_s: float = Field(
         30.0, gt=0, description="longest back-off between tries to reach the broker"
@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     )
     ab_share: float = Field(0.0, ge=0.0, le=1.0, description="share of users given ab_version")
     max_batch_size: int = Field(256, ge=1, description="most users scored in one inference")
-    max_wait_ms: float = Field(5.0, ge=0.0, description="longest a request waits for a batch")
+    max_wait_ms: float = Field(5.0, gt=0.0, description="longest an event waits for its batch")
     top_k: int = Field(10, ge=1, description="items per recommendation")
     exclude_viewed: bool = Field(False, description="also exclude items in the user's window")
     excluded_categories: Annotated[frozenset[str], NoDecode] = Field(

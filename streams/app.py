@@ -17,6 +17,7 @@ from streams.catalog import CatalogCache
 from streams.handlers import EventHandlers, InferenceStage, NoInference
 from streams.metrics import WorkerMetrics
 from streams.recommend import ModelStage
+from streams.sink import KafkaSink, make_sink_producer
 from streams.tables import create_tables
 from streams.views import add_views
 
@@ -43,6 +44,10 @@ def model_stage(settings: Settings, catalog: CatalogCache,
 
 
 def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust.App:
+    """The worker's app. Views and clicks are handled in micro-batches (``take_events`` with
+    the batch size and wait from settings) by a few actors, so one can score while another
+    decodes; everything the interactions path writes goes through one librdkafka producer
+    (streams.sink, which says why)."""
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker,
@@ -60,23 +65,26 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
         consumer_auto_offset_reset=settings.consumer_offset_reset,
     )
     # Faust holds the stream whenever more than 100 table-changelog writes wait to be sent
-    # and then drains them in 0.1 s steps; every event writes a row, so with concurrent
-    # actors that stall was most of the end-to-end latency. Let the buffer grow instead.
+    # and then drains them in 0.1 s steps (the catalog table still writes through Faust).
     app.producer.buffer.max_messages = settings.producer_buffer_messages
     metrics = WorkerMetrics()
     catalog_cache = CatalogCache()
     tables = create_tables(app, settings, on_catalog_change=catalog_cache.on_changelog_event)
+    sink = KafkaSink(make_sink_producer(settings))
+    for table in tables.user_tables() + (tables.ad_caps,):
+        sink.add_table(table)
     if stage is None:
         stage = model_stage(settings, catalog_cache, metrics)
     if isinstance(stage, ModelStage):
-        stage.bind(tables, raw_topic(app, t.RECS), raw_topic(app, t.ADS))
-    handlers = EventHandlers(settings, tables, metrics, raw_topic(app, t.DEADLETTER), stage,
-                             catalog_cache)
+        stage.bind(tables, sink)
+    handlers = EventHandlers(settings, tables, metrics, sink, stage, catalog_cache)
 
     @app.agent(raw_topic(app, t.VIEWS, t.CLICKS), concurrency=settings.agent_concurrency)
     async def interactions(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            await handlers.on_interaction(event)
+        batches = stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
+            settings.max_batch_size, settings.max_wait_ms / 1000)
+        async for records in batches:
+            await handlers.on_interactions(records)
 
     @app.agent(raw_topic(app, t.CATALOG))
     async def catalog(stream: faust.StreamT[bytes]) -> None:
@@ -99,6 +107,11 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
 
     app.on_partitions_revoked.connect(on_rebalanced)  # type: ignore[arg-type]
     app.on_partitions_assigned.connect(on_rebalanced)  # type: ignore[arg-type]
+
+    async def on_shutdown(app: faust.App, **kwargs: object) -> None:
+        sink.close()
+
+    app.on_before_shutdown.connect(on_shutdown)  # type: ignore[arg-type]
 
     add_views(app, handlers, metrics)
     return app

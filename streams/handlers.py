@@ -1,16 +1,20 @@
-"""What the agents do with each record: validate, dedupe, update tables, hand on.
+"""What the agents do with records: validate, dedupe, update tables, hand on.
 
 Agents stay thin (see streams.app); everything here is ordinary async methods over
-injected tables and topics, so the flow reads top to bottom.
+injected tables and a sink, so the flow reads top to bottom. Views and clicks come in
+micro-batches (Faust's ``take_events``): the batch's states are updated and their rows
+written without an await in between, then the batch goes to the inference stage, and
+the sink's records are flushed before Faust may ack the batch.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
-import faust
 from faust.types import EventT
 
 from schemas import (
@@ -30,6 +34,7 @@ from shopstream import topics as t
 from shopstream.config import Settings
 from streams.catalog import CatalogCache
 from streams.metrics import WorkerMetrics
+from streams.sink import KafkaSink
 from streams.state import StateLimits, UserState
 from streams.state_codec import decode_state, encode_state
 from streams.tables import Tables
@@ -37,32 +42,41 @@ from streams.tables import Tables
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Update:
+    """A user whose window changed in a batch, with the newest accepted event that did it."""
+
+    record: EventT  # the Kafka record (its partition holds the user's rows)
+    event: ViewEvent | ClickEvent
+    state: UserState
+
+
 class InferenceStage(Protocol):
-    """Where an updated user goes next (issue #5 plugs the model in here)."""
+    """Where the batch's updated users go next (the model plugs in here)."""
 
-    async def on_update(self, event: ViewEvent | ClickEvent, state: UserState) -> None: ...
+    async def on_updates(self, updates: Sequence[Update]) -> None: ...
 
-    def forget(self, user_id: str) -> None: ...
+    def forget(self, user_id: str, record: EventT) -> None: ...
 
 
 class NoInference:
     """Publishes nothing: windows are kept and served over HTTP only."""
 
-    async def on_update(self, event: ViewEvent | ClickEvent, state: UserState) -> None:
+    async def on_updates(self, updates: Sequence[Update]) -> None:
         return None
 
-    def forget(self, user_id: str) -> None:
+    def forget(self, user_id: str, record: EventT) -> None:
         return None
 
 
 class EventHandlers:
     def __init__(self, settings: Settings, tables: Tables, metrics: WorkerMetrics,
-                 deadletters: faust.TopicT, stage: InferenceStage,
+                 sink: KafkaSink, stage: InferenceStage,
                  catalog_cache: CatalogCache | None = None) -> None:
         self.settings = settings
         self.tables = tables
         self.metrics = metrics
-        self.deadletters = deadletters
+        self.sink = sink
         self.stage = stage
         self.catalog_cache = CatalogCache() if catalog_cache is None else catalog_cache
         self.limits = Limits.from_settings(settings)
@@ -76,7 +90,6 @@ class EventHandlers:
     # --- shared -----------------------------------------------------------------
     def _decode(self, event: EventT) -> object:
         msg = event.message
-        self.metrics.events_in.labels(topic=msg.topic).inc()
         decoded = decode(msg.topic, event.value, self.limits)
         user_id = getattr(decoded, "user_id", None)
         if user_id is not None and msg.key is not None and msg.key != user_id.encode():
@@ -84,25 +97,28 @@ class EventHandlers:
             raise InvalidEvent(Reason.KEY_MISMATCH, "the record key is not the event's user_id")
         return decoded
 
-    async def dead_letter(self, event: EventT, error: InvalidEvent) -> None:
+    def dead_letter(self, event: EventT, error: InvalidEvent) -> None:
         msg = event.message
         letter = DeadLetter.create(
             source_topic=msg.topic, source_partition=msg.partition, source_offset=msg.offset,
             error_class=type(error).__name__, reason=str(error.reason), detail=error.detail,
             raw=event.value, limit=self.settings.deadletter_raw_limit, dead_ts=now_ms(),
         )
-        await self.deadletters.send(key=msg.key, value=encode(letter))
+        self.sink.send(t.DEADLETTER, msg.key, encode(letter))
         self.metrics.dead_letters.labels(reason=str(error.reason)).inc()
         self.metrics.events_out.labels(topic=t.DEADLETTER).inc()
         log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset,
                     error.reason)
 
-    def load_state(self, user_id: str) -> UserState | None:
+    def load_state(self, user_id: str, record: EventT | None = None) -> UserState | None:
+        """The user's state; ``record`` (one of the user's events) points at the partition
+        store to read, else every local store is searched."""
         state = self._states.get(user_id)
         if state is not None:
             self._states.move_to_end(user_id)
             return state
-        raw = self.tables.user_state.get(user_id)
+        raw = (self.tables.user_state.get(user_id) if record is None
+               else self.sink.get_row(self.tables.user_state, user_id, record))
         if raw is None:
             return None
         state = decode_state(raw, self.state_limits)
@@ -122,29 +138,43 @@ class EventHandlers:
         self._states.clear()
 
     # --- per topic ----------------------------------------------------------------
-    async def _accept(self, event: EventT) -> object | None:
+    def _accept(self, event: EventT) -> object | None:
         """The decoded event, or None after dead-lettering a record that is not valid."""
+        self.metrics.events_in.labels(topic=event.message.topic).inc()
         try:
             return self._decode(event)
         except InvalidEvent as exc:
-            await self.dead_letter(event, exc)
+            self.dead_letter(event, exc)
             return None
 
-    async def on_interaction(self, event: EventT) -> None:
-        decoded = await self._accept(event)
-        if decoded is None:
-            return
-        assert isinstance(decoded, ViewEvent | ClickEvent)
-        state = self.load_state(decoded.user_id)
-        if state is None:
-            state = UserState(self.state_limits)
-            self._remember(decoded.user_id, state)
-        if not state.apply_event(decoded):
-            self.metrics.duplicates.inc()
-            return
-        # No await between reading and writing the row: concurrent actors cannot interleave.
-        self.tables.user_state[decoded.user_id] = encode_state(state)
-        await self.stage.on_update(decoded, state)
+    async def on_interactions(self, records: Sequence[EventT]) -> None:
+        """One micro-batch of views and clicks, in partition order per user."""
+        updates: dict[str, Update] = {}
+        for record in records:
+            decoded = self._accept(record)
+            if decoded is None:
+                continue
+            assert isinstance(decoded, ViewEvent | ClickEvent)
+            user = decoded.user_id
+            state = self.load_state(user, record)
+            if state is None:
+                state = UserState(self.state_limits)
+                self._remember(user, state)
+            if not state.apply_event(decoded):
+                self.metrics.duplicates.inc()
+                continue
+            newest = updates.get(user)
+            if newest is None or (decoded.ts, decoded.event_id) >= (newest.event.ts,
+                                                                   newest.event.event_id):
+                updates[user] = Update(record, decoded, state)
+        # One row per user and batch, written before any await, so the next batch (another
+        # actor) reads what this one wrote; filed under the newest event's partition.
+        for user, update in updates.items():
+            self.sink.put_row(self.tables.user_state, user, encode_state(update.state),
+                              update.record)
+        if updates:
+            await self.stage.on_updates(list(updates.values()))
+        await self.sink.flush()
 
     async def on_catalog(self, event: EventT) -> None:
         key = event.message.key
@@ -154,8 +184,9 @@ class EventHandlers:
             self.tables.catalog.pop(item_id, None)
             self.catalog_cache.put(item_id, None)
             return
-        item = await self._accept(event)
+        item = self._accept(event)
         if item is None:
+            await self.sink.flush()
             return
         assert isinstance(item, CatalogItem)
         raw = encode(item)
@@ -163,12 +194,13 @@ class EventHandlers:
         self.catalog_cache.put(item.item_id, raw)
 
     async def on_erasure(self, event: EventT) -> None:
-        request = await self._accept(event)
-        if request is None:
+        request = self._accept(event)
+        if isinstance(request, UserErasure):
+            self.stage.forget(request.user_id, event)
+            self._states.pop(request.user_id, None)
+            for table in self.tables.user_tables():  # tombstones reach the changelogs
+                self.sink.put_row(table, request.user_id, None, event)
+        await self.sink.flush()
+        if not isinstance(request, UserErasure):
             return
-        assert isinstance(request, UserErasure)
-        self.stage.forget(request.user_id)
-        self._states.pop(request.user_id, None)
-        for table in self.tables.user_tables():
-            table.pop(request.user_id, None)  # a tombstone reaches the changelog
         log.info("erased a user on partition %d", event.message.partition)

@@ -1,20 +1,22 @@
 """The inference stage: every accepted event leads to a fresh recommendation for its user,
 and to ad-targeting events where a campaign fits and its frequency cap allows.
 
-Each event's agent actor submits the user's window to the micro-batcher and awaits the
-result, so table rows (latest recommendation, ad caps) are still written while handling the
-event that caused them: they land in that user's changelog partition. Batches form across
-the agent's concurrent actors (SHOPSTREAM_AGENT_CONCURRENCY). When several events of one
-user meet in a batch, only the newest of them publishes.
+The interactions agent hands over each micro-batch's updated users (one row per user: the
+newest event of the batch is the trigger); they are submitted to the micro-batcher and
+scored in one inference with whatever the agent's other actor submitted meanwhile. Rows
+(latest recommendation, ad caps) are written under the triggering event, so they land in
+that user's partition. When two batches in flight hold the same user, only the newest
+event publishes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from collections.abc import Sequence
 
-import faust
+from faust.types import EventT
 
 from inference.ads import decide, load_campaigns
 from inference.batcher import MicroBatcher
@@ -26,18 +28,17 @@ from inference.postfilter import FilterRules
 from inference.registry import ModelRegistry, RegistryWatcher
 from schemas import (
     AdTargeting,
-    ClickEvent,
     Recommendation,
     RecommendedItem,
-    ViewEvent,
     encode,
     now_ms,
 )
 from shopstream import topics as t
 from shopstream.config import Settings
 from streams.catalog import CatalogCache
+from streams.handlers import Update
 from streams.metrics import WorkerMetrics
-from streams.state import UserState
+from streams.sink import KafkaSink
 from streams.tables import Tables
 
 log = logging.getLogger(__name__)
@@ -69,11 +70,10 @@ class ModelStage:
         # can take a user's events out of order, so "newest" is by timestamp.
         self._newest: dict[str, tuple[int, str]] = {}
         self.tables: Tables | None = None
-        self.recs: faust.TopicT | None = None
-        self.ads: faust.TopicT | None = None
+        self.sink: KafkaSink | None = None
 
-    def bind(self, tables: Tables, recs: faust.TopicT, ads: faust.TopicT) -> None:
-        self.tables, self.recs, self.ads = tables, recs, ads
+    def bind(self, tables: Tables, sink: KafkaSink) -> None:
+        self.tables, self.sink = tables, sink
         self.watcher.start()
         log.info("serving model %s; %d ad campaigns", self.registry.current.version,
                  len(self.campaigns))
@@ -86,28 +86,35 @@ class ModelStage:
         self.metrics.batch_size.observe(len(rows))
         return self.recommender(rows)
 
-    async def on_update(self, event: ViewEvent | ClickEvent, state: UserState) -> None:
-        user = event.user_id
-        self._popular_events.append((event.item_id, event.ts / 1000))
-        mine = (event.ts, event.event_id)
-        if mine >= self._newest.get(user, mine):
-            self._newest[user] = mine
-        request = UserRequest(window=[(i.item_id, i.code) for i in state.window],
-                              bought=frozenset(state.bought))
-        result = await self.batcher.submit(user, request)
-        if self._newest.get(user) != mine:
-            return  # a newer event of this user publishes, or the user was erased meanwhile
-        del self._newest[user]
-        await self._publish(event, result)
+    async def on_updates(self, updates: Sequence[Update]) -> None:
+        waiting = []
+        for update in updates:
+            event, state = update.event, update.state
+            self._popular_events.append((event.item_id, event.ts / 1000))
+            mine = (event.ts, event.event_id)
+            if mine >= self._newest.get(event.user_id, mine):
+                self._newest[event.user_id] = mine
+            request = UserRequest(window=[(i.item_id, i.code) for i in state.window],
+                                  bought=frozenset(state.bought))
+            waiting.append((update, mine, self.batcher.submit(event.user_id, request)))
+        self.batcher.flush()  # the batch is already gathered: no second wait
+        results = await asyncio.gather(*(future for _, _, future in waiting))
+        for (update, mine, _), result in zip(waiting, results, strict=True):
+            user = update.event.user_id
+            if self._newest.get(user) != mine:
+                continue  # a newer event of this user publishes, or the user was erased
+            del self._newest[user]
+            self._publish(update, result)
 
-    def forget(self, user_id: str) -> None:
+    def forget(self, user_id: str, record: EventT) -> None:
         self._newest.pop(user_id, None)
-        assert self.tables is not None
+        assert self.tables is not None and self.sink is not None
         for campaign_id in self.campaigns:
-            self.tables.ad_caps.pop(cap_key(user_id, campaign_id), None)
+            self.sink.put_row(self.tables.ad_caps, cap_key(user_id, campaign_id), None, record)
 
-    async def _publish(self, event: ViewEvent | ClickEvent, result: UserResult) -> None:
-        assert self.tables is not None and self.recs is not None and self.ads is not None
+    def _publish(self, update: Update, result: UserResult) -> None:
+        assert self.tables is not None and self.sink is not None
+        event, record = update.event, update.record
         emitted = now_ms()
         rec = Recommendation.create(
             user_id=event.user_id, model_version=result.model_version, variant=result.variant,
@@ -116,26 +123,28 @@ class ModelStage:
                                                    reason=p.reason) for p in result.items],
             trigger_event_id=event.event_id, event_ts=event.ts, emitted_ts=emitted)
         raw = encode(rec)
-        self.tables.last_recs[event.user_id] = raw
-        await self.recs.send(key=event.user_id.encode(), value=raw)
+        key = event.user_id.encode()
+        self.sink.put_row(self.tables.last_recs, event.user_id, raw, record)
+        self.sink.send(t.RECS, key, raw)
         self.metrics.events_out.labels(topic=t.RECS).inc()
         self.metrics.latency.observe(max(0, emitted - event.ts) / 1000)
         for ad in result.ads:
-            key = cap_key(event.user_id, ad.campaign_id)
-            allowed, history = self._cap(key, ad.campaign_id, ad.score, emitted)
+            allowed = self._cap(cap_key(event.user_id, ad.campaign_id), ad.campaign_id,
+                                ad.score, emitted, record)
             if not allowed:
                 continue
             target = AdTargeting.create(
                 user_id=event.user_id, campaign_id=ad.campaign_id, score=ad.score,
                 segment=ad.segment, model_version=result.model_version,
                 trigger_event_id=event.event_id, event_ts=event.ts, emitted_ts=emitted)
-            await self.ads.send(key=event.user_id.encode(), value=encode(target))
+            self.sink.send(t.ADS, key, encode(target))
             self.metrics.events_out.labels(topic=t.ADS).inc()
 
-    def _cap(self, key: str, campaign_id: str, score: float, now: int) -> tuple[bool, list[int]]:
-        assert self.tables is not None
-        history = decode_caps(self.tables.ad_caps.get(key))
+    def _cap(self, key: str, campaign_id: str, score: float, now: int,
+             record: EventT) -> bool:
+        assert self.tables is not None and self.sink is not None
+        history = decode_caps(self.sink.get_row(self.tables.ad_caps, key, record))
         allowed, history = decide(self.campaigns[campaign_id], score, history, now)
         if allowed:
-            self.tables.ad_caps[key] = encode_caps(history)
-        return allowed, history
+            self.sink.put_row(self.tables.ad_caps, key, encode_caps(history), record)
+        return allowed
