@@ -74,9 +74,6 @@ def model_dir(tmp: Path) -> tuple[Path, str]:
     return tmp / "models", "random (12,101 items, width 64, 2 layers, L=50)"
 
 
-EXTRA_ENV: dict[str, str] = {}
-
-
 def events_in(port: int) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
@@ -84,15 +81,15 @@ def events_in(port: int) -> float:
                                             text, re.M))
 
 
-def start_worker(settings: Settings, models: Path, log: Path,
-                 profile: Path | None = None) -> tuple[subprocess.Popen, int]:
+def start_worker(settings: Settings, models: Path, log: Path, profile: Path | None = None,
+                 extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPSTREAM_")}
     env.update({"SHOPSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
                 "SHOPSTREAM_APP_ID": f"bench{uuid.uuid4().hex[:6]}",
                 "SHOPSTREAM_WORKER_DATA_DIR": str(log.parent / "worker"),
                 "SHOPSTREAM_WEB_PORT": str(port), "SHOPSTREAM_MODEL_DIR": str(models),
-                "SHOPSTREAM_LOG_LEVEL": "warning", **EXTRA_ENV})
+                "SHOPSTREAM_LOG_LEVEL": "warning", **(extra_env or {})})
     prefix = ["-m", "cProfile", "-o", str(profile)] if profile else []
     proc = subprocess.Popen([sys.executable, *prefix, "-m", "shopstream.cli", "worker"], env=env,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=REPO)
@@ -179,7 +176,15 @@ def main() -> None:
     parser.add_argument("--no-model", action="store_true",
                         help="serve no model: measures the windows path alone")
     parser.add_argument("--profile", type=Path, help="write the worker's cProfile stats here")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a worker setting, e.g. --set ort_threads=1 (repeatable)")
     args = parser.parse_args()
+    extra_env = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            parser.error(f"--set takes NAME=VALUE, got {item!r}")
+        extra_env[f"SHOPSTREAM_{name.upper()}"] = value
     RESULTS.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-worker-"))
     settings = load_settings(kafka_bootstrap=f"127.0.0.1:{free_port()}",
@@ -206,7 +211,7 @@ def main() -> None:
         base_rate = args.events / json.loads(found[-1])["seconds"]
         print(f"consume-only Faust agent: {base_rate:,.0f} events/s")
 
-        worker, port = start_worker(settings, models, tmp / "worker.log", args.profile)
+        worker, port = start_worker(settings, models, tmp / "worker.log", args.profile, extra_env)
         worker_rate = drain_rate(port, args.events)
         print(f"shopstream worker:        {worker_rate:,.0f} events/s "
               f"({worker_rate / base_rate:.2f} of the baseline)")
@@ -215,7 +220,7 @@ def main() -> None:
         latencies = [] if args.no_model else paced_latency(settings, half, args.latency_seconds)
         lat = np.array(latencies) if latencies else np.array([np.nan])
         result = {
-            "model": model_name, "events": args.events,
+            "model": model_name, "events": args.events, "settings": extra_env,
             "consume_only_events_per_s": base_rate, "worker_events_per_s": worker_rate,
             "ratio": worker_rate / base_rate, "latency_rate_events_per_s": half,
             "latency_ms": {"p50": float(np.percentile(lat, 50)),

@@ -29,7 +29,6 @@ from inference.registry import ModelRegistry, RegistryWatcher
 from schemas import (
     AdTargeting,
     Recommendation,
-    RecommendedItem,
     encode,
     now_ms,
 )
@@ -116,13 +115,10 @@ class ModelStage:
         assert self.tables is not None and self.sink is not None
         event, record = update.event, update.record
         emitted = now_ms()
-        rec = Recommendation.create(
+        raw = Recommendation.wire(
             user_id=event.user_id, model_version=result.model_version, variant=result.variant,
-            # built from the model's own output, so the items skip re-validation
-            items=[RecommendedItem.model_construct(item_id=p.item_id, score=float(p.score),
-                                                   reason=p.reason) for p in result.items],
+            items=[(p.item_id, float(p.score), p.reason) for p in result.items],
             trigger_event_id=event.event_id, event_ts=event.ts, emitted_ts=emitted)
-        raw = encode(rec)
         key = event.user_id.encode()
         self.sink.put_row(self.tables.last_recs, event.user_id, raw, record)
         self.sink.send(t.RECS, key, raw)

@@ -74,7 +74,11 @@ class KafkaSink:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="kafka-sink")
 
     def add_table(self, table: TableT) -> None:
-        self._stores[table.changelog_topic.get_topic_name()] = table.data
+        store: Any = table.data
+        # put_row writes bytes values as they are: that must be what the table's codec does
+        if store._encode_value(b"\x00v") != b"\x00v":
+            raise TypeError(f"table {table.name}: values must be raw bytes")
+        self._stores[table.changelog_topic.get_topic_name()] = store
 
     def send(self, topic: str, key: bytes | None, value: bytes | None,
              partition: int | None = None) -> None:
@@ -96,16 +100,18 @@ class KafkaSink:
     def put_row(self, table: TableT, key: str, value: bytes | None, event: EventT) -> None:
         """Write a row (None: delete it) to the store of ``event``'s partition and queue its
         changelog record (None: a tombstone) for that partition."""
-        store: Any = table.data  # a Faust store: its codecs and raw set/delete
-        with in_event(event):
-            raw_key = store._encode_key(key)
-            raw_value = None if value is None else store._encode_value(value)
-            if raw_value is None:
+        topic = table.changelog_topic.get_topic_name()
+        store = self._stores[topic]  # add_table checked its codec keeps values as they are
+        raw_key = store._encode_key(key)  # the table's key codec, as Faust's reads use it
+        token = _current_event.set(weakref.ref(event))  # in_event, inlined: a hot path
+        try:
+            if value is None:
                 store._del(raw_key)
             else:
-                store._set(raw_key, raw_value)
-        self.send(table.changelog_topic.get_topic_name(), raw_key, raw_value,
-                  partition=event.message.partition)
+                store._set(raw_key, value)
+        finally:
+            _current_event.reset(token)
+        self.send(topic, raw_key, value, partition=event.message.partition)
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         # called from whichever thread polls the producer (the flush thread)

@@ -7,7 +7,7 @@ import base64
 import pytest
 from pydantic import ValidationError
 
-from schemas import AdTargeting, DeadLetter, Recommendation, RecommendedItem
+from schemas import AdTargeting, DeadLetter, Recommendation, RecommendedItem, encode
 
 ITEMS = [RecommendedItem(item_id="7", score=1.5, reason="seq")]
 
@@ -79,3 +79,16 @@ def test_dead_letter_of_a_record_without_value():
 def test_outputs_are_strict_too():
     with pytest.raises(ValidationError):
         RecommendedItem(item_id="7", score="1.5", reason="seq")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("items", [[], [("7", 1.5, "because you viewed item 3"),
+                                       ("9", -0.25, "popular right now"),
+                                       ("é/ü", 3e-9, 'quote " and \\\\ back')]])
+def test_recommendation_wire_bytes_are_what_encode_gives_for_the_model(items):
+    args = dict(user_id="u1", model_version="v1", variant="B", trigger_event_id="ev-1",
+                event_ts=1_700_000_000_000, emitted_ts=1_700_000_000_010)
+    model = Recommendation.create(items=[RecommendedItem(item_id=i, score=s, reason=r)
+                                         for i, s, r in items], **args)
+    fast = Recommendation.wire(items=items, **args)
+    assert fast == encode(model)
+    assert Recommendation.model_validate_json(fast) == model
