@@ -5,8 +5,10 @@ users (real windows from the data file), one run. Eager PyTorch is measured with
 thread and with ``--threads`` (one thread is often faster for one user at a time, and
 always on a busy machine) and with and without left padding; the baseline is the fastest
 of those, so the ratio is against the strongest one-at-a-time variant. ORT gets
-``--threads`` (and one thread, for the batched path). Prints a table and writes
-bench/results/inference.json and inference.png.
+``--threads`` (and one thread, for the batched path), at the worker's batch size and at
+the larger one a backlog fills, with the fp32 graph and with its int8 variant (what
+``make export`` writes for CPUs). Prints a table and writes bench/results/inference.json
+and inference.png.
 
     python bench/bench_inference.py [--users 2000] [--threads 2]
 """
@@ -29,6 +31,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--big-batch", type=int, default=1024,
+                        help="the larger batch a backlog fills (and the int8 graph's)")
     parser.add_argument("--threads", type=int, default=2, help="for torch and ORT alike")
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
@@ -46,6 +50,7 @@ def main() -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from export.onnx_export import export_int8
     from inference.engine import Recommender, UserRequest
     from inference.popularity import DecayedPopularity
     from inference.postfilter import FilterRules
@@ -91,9 +96,14 @@ def main() -> int:
             return n
 
         one_thread = ModelSession(model.session.path, threads=1, providers=[CPU])
+        # the int8 variant export writes for CPUs (dynamic quantisation of the matmuls)
+        export_int8(model.session.path, Path(tmp) / "model.int8.onnx")
+        int8 = ModelSession(Path(tmp) / "model.int8.onnx", threads=args.threads, providers=[CPU])
+        big = [slice(i, i + args.big_batch) for i in range(0, n, args.big_batch)]
 
-        def ort_batched(bucketed: bool, session: ModelSession = model.session) -> int:
-            for s in chunks:
+        def ort_batched(bucketed: bool, session: ModelSession = model.session,
+                        parts: list[slice] = chunks) -> int:
+            for s in parts:
                 if bucketed:
                     session.score(seq[s], typ[s], exc[s], lengths[s])
                 else:
@@ -126,6 +136,10 @@ def main() -> int:
             (f"ORT, batch {args.batch}, length buckets", lambda: ort_batched(True)),
             (f"ORT, batch {args.batch}, length buckets, 1 thread",
              lambda: ort_batched(True, one_thread)),
+            (f"ORT, batch {args.big_batch}, length buckets",
+             lambda: ort_batched(True, parts=big)),
+            (f"ORT int8, batch {args.big_batch}, length buckets",
+             lambda: ort_batched(True, int8, big)),
             (f"recommender, batch {args.batch} (ORT + filters + reasons)", full_path),
         ]
         # Long-lived objects (torch, the item index) make every full garbage collection
@@ -160,7 +174,8 @@ def main() -> int:
     report = {
         "benchmark": "inference", "users": n, "items": len(item_ids), "dim": args.dim,
         "layers": args.layers, "max_len": args.max_len, "top_k": args.top_k,
-        "batch": args.batch, "threads": args.threads, "repeats": args.repeats,
+        "batch": args.batch, "big_batch": args.big_batch, "threads": args.threads,
+        "repeats": args.repeats,
         "data": args.data.name, "machine": platform.processor() or platform.machine(),
         "baseline": best["case"], "results": results,
     }
@@ -168,7 +183,8 @@ def main() -> int:
     fig, ax = plt.subplots(figsize=(9, 4.5))
     names = [r["case"] for r in results]
     values = [r["users_per_s"] for r in results]
-    colours = ["#c44" if r.get("baseline") else "#48a" if r["case"].startswith("ORT, batch")
+    batched = ("ORT, batch", "ORT int8")
+    colours = ["#c44" if r.get("baseline") else "#48a" if r["case"].startswith(batched)
                else "#888" for r in results]
     bars = ax.barh(names[::-1], values[::-1], color=colours[::-1])
     for bar, r in zip(bars, results[::-1], strict=True):

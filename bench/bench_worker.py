@@ -176,6 +176,8 @@ def main() -> None:
     parser.add_argument("--no-model", action="store_true",
                         help="serve no model: measures the windows path alone")
     parser.add_argument("--profile", type=Path, help="write the worker's cProfile stats here")
+    parser.add_argument("--latency-rate", type=float,
+                        help="events/s for the latency run (default: half the drain rate)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a worker setting, e.g. --set ort_threads=1 (repeatable)")
     args = parser.parse_args()
@@ -216,7 +218,7 @@ def main() -> None:
         print(f"shopstream worker:        {worker_rate:,.0f} events/s "
               f"({worker_rate / base_rate:.2f} of the baseline)")
 
-        half = worker_rate / 2
+        half = args.latency_rate or worker_rate / 2
         latencies = [] if args.no_model else paced_latency(settings, half, args.latency_seconds)
         lat = np.array(latencies) if latencies else np.array([np.nan])
         result = {

@@ -71,6 +71,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     catalog_cache = CatalogCache()
     tables = create_tables(app, settings, on_catalog_change=catalog_cache.on_changelog_event)
     sink = KafkaSink(make_sink_producer(settings))
+    sink.flush_with(app.producer)
     for table in tables.user_tables() + (tables.ad_caps,):
         sink.add_table(table)
     if stage is None:

@@ -3,8 +3,8 @@
 Agents stay thin (see streams.app); everything here is ordinary async methods over
 injected tables and a sink, so the flow reads top to bottom. Views and clicks come in
 micro-batches (Faust's ``take_events``): the batch's states are updated and their rows
-written without an await in between, then the batch goes to the inference stage, and
-the sink's records are flushed before Faust may ack the batch.
+written without an await in between, then the batch goes to the inference stage. What the
+sink queued is delivered before Faust commits the batch's offsets (streams.sink).
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ class EventHandlers:
                               update.record)
         if updates:
             await self.stage.on_updates(list(updates.values()))
-        await self.sink.flush()
+        self.sink.poll()
 
     async def on_catalog(self, event: EventT) -> None:
         key = event.message.key
@@ -186,7 +186,6 @@ class EventHandlers:
             return
         item = self._accept(event)
         if item is None:
-            await self.sink.flush()
             return
         assert isinstance(item, CatalogItem)
         raw = encode(item)
