@@ -1,8 +1,9 @@
 """The worker's tables: RocksDB stores backed by changelog topics.
 
-Rows are written while the agent handles the event that caused them (never from a batch
-loop), so each row lands in the changelog partition of its user's events; see
-ARCHITECTURE.md, "Pitfalls". Values are compact bytes, never pickled objects.
+The per-user tables are written through streams.sink under the event that caused each row,
+also from a batch, so a row lands in the store and changelog partition of its user's events
+(see ARCHITECTURE.md, "Pitfalls"); the catalog is written through Faust as usual. Values are
+compact bytes, never pickled objects.
 """
 
 from __future__ import annotations
