@@ -194,12 +194,11 @@ class EventHandlers:
 
     async def on_erasure(self, event: EventT) -> None:
         request = self._accept(event)
-        if isinstance(request, UserErasure):
-            self.stage.forget(request.user_id, event)
-            self._states.pop(request.user_id, None)
-            for table in self.tables.user_tables():  # tombstones reach the changelogs
-                self.sink.put_row(table, request.user_id, None, event)
-        await self.sink.flush()
-        if not isinstance(request, UserErasure):
+        if request is None:
             return
+        assert isinstance(request, UserErasure)
+        self.stage.forget(request.user_id, event)
+        self._states.pop(request.user_id, None)
+        for table in self.tables.user_tables():  # tombstones reach the changelogs
+            self.sink.put_row(table, request.user_id, None, event)
         log.info("erased a user on partition %d", event.message.partition)
