@@ -117,15 +117,12 @@ class KafkaSink:
         topic = table.changelog_topic.get_topic_name()
         store = self._stores[topic]  # Faust's value codecs pass bytes through as they are
         raw_key = store._encode_key(key)  # the table's key codec, as Faust's reads use it
-        token = _current_event.set(weakref.ref(event))  # in_event, inlined: a hot path
-        try:
+        with in_event(event):
             if value is not None:
                 store[key] = value
             else:
                 with suppress(KeyError):
                     del store[key]
-        finally:
-            _current_event.reset(token)
         self.send(topic, raw_key, value, partition=event.message.partition)
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
