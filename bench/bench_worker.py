@@ -100,27 +100,41 @@ def start_worker(settings: Settings, models: Path, log: Path, profile: Path | No
     return proc, port
 
 
-def drain_rate(port: int, n: int, timeout: float = 600) -> float:
-    """Events/s from the first consumed record until ``n`` were consumed."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drain_rate(port: int, n: int, pids: dict[str, int],
+               timeout: float = 600) -> tuple[float, dict[str, float]]:
+    """Events/s from the first consumed record until ``n`` were consumed, and the CPU time
+    (µs per event) each of ``pids`` used meanwhile."""
     deadline = time.monotonic() + timeout
     while events_in(port) == 0:
         time.sleep(0.05)
     start = time.monotonic()
+    cpu_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
     while (seen := events_in(port)) < n:
         if time.monotonic() > deadline:
             raise SystemExit(f"worker consumed only {seen} of {n} events in {timeout}s")
         time.sleep(0.25)  # each scrape costs the worker a little
-    return n / (time.monotonic() - start)
+    rate = n / (time.monotonic() - start)
+    return rate, {name: (cpu_seconds(pid) - cpu_start[name]) / n * 1e6
+                  for name, pid in pids.items()}
 
 
-def paced_latency(settings: Settings, rate: float, seconds: float) -> list[float]:
-    """Send views at ``rate``/s for ``seconds``; latencies (ms) of the recommendations."""
+def paced_latency(settings: Settings, rate: float, seconds: float,
+                  pids: dict[str, int]) -> tuple[list[float], dict[str, float]]:
+    """Send views at ``rate``/s for ``seconds``; latencies (ms) of the recommendations and
+    the CPU time (µs per event) each of ``pids`` used while they were sent."""
     run = uuid.uuid4().hex[:6]
     consumer = make_consumer(settings, f"bench-lat-{run}", **{"auto.offset.reset": "latest"})
     consumer.subscribe([t.RECS])
     consumer.poll(2.0)  # join before sending
     producer = make_producer(settings, **{"linger.ms": 0})
     pairs = sessions(DEFAULT_DATA, int(rate * seconds))
+    cpu_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
     start = time.monotonic()
     for i, (user, item) in enumerate(pairs):
         wait = start + i / rate - time.monotonic()
@@ -131,6 +145,8 @@ def paced_latency(settings: Settings, rate: float, seconds: float) -> list[float
         producer.produce(t.VIEWS, key=key, value=value)
         producer.poll(0)
     producer.flush(30)
+    cpu = {name: (cpu_seconds(pid) - cpu_start[name]) / len(pairs) * 1e6
+           for name, pid in pids.items()}
     latencies: list[float] = []
     quiet_until = time.monotonic() + 5
     while time.monotonic() < quiet_until:
@@ -142,7 +158,7 @@ def paced_latency(settings: Settings, rate: float, seconds: float) -> list[float
             latencies.append(rec["emitted_ts"] - rec["event_ts"])
             quiet_until = time.monotonic() + 3
     consumer.close()
-    return latencies
+    return latencies, cpu
 
 
 def plot(result: dict, latencies: list[float], path: Path) -> None:
@@ -203,35 +219,51 @@ def main() -> None:
         produce_all(make_producer(settings), t.VIEWS, backlog)
         print(f"backlog of {len(backlog)} views on {t.VIEWS}; model: {model_name}")
 
+        broker_pid = broker.running_pid()
+        assert broker_pid is not None
+        broker_cpu = cpu_seconds(broker_pid)
         out = subprocess.run([sys.executable, str(REPO / "bench" / "consume_only.py"),
                               "--bootstrap", settings.kafka_bootstrap, "--events",
                               str(args.events)], capture_output=True, text=True, timeout=900)
         # Faust's worker turns stdout into log lines: find the JSON wherever it went
-        found = re.findall(r'\{"events":\d+,"seconds":[0-9.e-]+\}', out.stdout + out.stderr)
+        found = re.findall(r'\{"events":\d+,"seconds":.*?\}', out.stdout + out.stderr)
         if not found:
             raise SystemExit(f"consume-only baseline failed: {out.stderr[-2000:]}")
-        base_rate = args.events / json.loads(found[-1])["seconds"]
-        print(f"consume-only Faust agent: {base_rate:,.0f} events/s")
+        baseline = json.loads(found[-1])
+        base_rate = args.events / baseline["seconds"]
+        base_cpu = {"consume_only": baseline["cpu_seconds"] / args.events * 1e6,
+                    # from the agent's start to its stop: an upper bound
+                    "broker": (cpu_seconds(broker_pid) - broker_cpu) / args.events * 1e6}
+        print(f"consume-only Faust agent: {base_rate:,.0f} events/s; CPU per event: agent "
+              f"{base_cpu['consume_only']:.0f} µs, broker at most {base_cpu['broker']:.0f} µs")
 
         worker, port = start_worker(settings, models, tmp / "worker.log", args.profile, extra_env)
-        worker_rate = drain_rate(port, args.events)
+        # this process scrapes the worker's metrics, then sends the paced load
+        pids = {"worker": worker.pid, "broker": broker_pid, "bench": os.getpid()}
+        worker_rate, cpu = drain_rate(port, args.events, pids)
         print(f"shopstream worker:        {worker_rate:,.0f} events/s "
-              f"({worker_rate / base_rate:.2f} of the baseline)")
+              f"({worker_rate / base_rate:.2f} of the baseline); CPU per event: "
+              f"worker {cpu['worker']:.0f} µs, broker {cpu['broker']:.0f} µs")
 
         half = args.latency_rate or worker_rate / 2
-        latencies = [] if args.no_model else paced_latency(settings, half, args.latency_seconds)
+        latencies, paced_cpu = ([], {}) if args.no_model else paced_latency(
+            settings, half, args.latency_seconds, pids)
         lat = np.array(latencies) if latencies else np.array([np.nan])
         result = {
             "model": model_name, "events": args.events, "settings": extra_env,
             "consume_only_events_per_s": base_rate, "worker_events_per_s": worker_rate,
             "ratio": worker_rate / base_rate, "latency_rate_events_per_s": half,
+            "cpu_us_per_event": {"baseline": base_cpu, "worker_drain": cpu,
+                                 "latency_run": paced_cpu},
             "latency_ms": {"p50": float(np.percentile(lat, 50)),
                            "p99": float(np.percentile(lat, 99)), "max": float(lat.max()),
                            "recommendations": len(latencies)},
             "machine": f"{os.cpu_count()} cores",
         }
+        lat_ms = result["latency_ms"]
         print(f"latency at {half:,.0f} events/s over {len(latencies)} recommendations: "
-              f"p50 {result['latency_ms']['p50']:.1f} ms, p99 {result['latency_ms']['p99']:.1f} ms")
+              f"p50 {lat_ms['p50']:.1f} ms, p99 {lat_ms['p99']:.1f} ms; CPU per event: "
+              + ", ".join(f"{k} {v:.0f} µs" for k, v in paced_cpu.items()))
         (RESULTS / "worker.json").write_text(json.dumps(result, indent=2))
         plot(result, latencies, RESULTS / "worker.png")
         print(f"wrote {RESULTS / 'worker.json'} and worker.png")

@@ -1,7 +1,8 @@
 """The baseline of bench_worker.py: a Faust agent that consumes events.views and does nothing.
 
-Run as a process of its own: prints one JSON line {"events": N, "seconds": S} once it has
-consumed N records (timed from the first record), then stops its worker.
+Run as a process of its own: prints one JSON line {"events": N, "seconds": S, "cpu_seconds": C}
+once it has consumed N records (timed from the first record; C is this process's CPU time
+over the same span), then stops its worker.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import os
 import signal
 import sys
+import tempfile
 import time
 import uuid
 
@@ -27,21 +29,24 @@ def main() -> None:
     args = parser.parse_args()
 
     app = faust.App(f"bench-consume-{uuid.uuid4().hex[:8]}", broker=f"kafka://{args.bootstrap}",
-                    store="memory://", web_enabled=False, topic_partitions=args.partitions)
+                    store="memory://", web_enabled=False, topic_partitions=args.partitions,
+                    datadir=tempfile.mkdtemp(prefix="bench-consume-"))
     topic = app.topic(t.VIEWS, key_type=bytes, value_type=bytes, key_serializer="raw",
                       value_serializer="raw")
-    seen = {"n": 0, "start": 0.0}
+    seen = {"n": 0, "start": 0.0, "cpu": 0.0}
 
     @app.agent(topic)
     async def consume(stream: faust.StreamT[bytes]) -> None:
         async for _value in stream:
             if seen["n"] == 0:
                 seen["start"] = time.perf_counter()
+                seen["cpu"] = time.process_time()
             seen["n"] += 1
             if seen["n"] == args.events:
                 elapsed = time.perf_counter() - seen["start"]
-                print(orjson.dumps({"events": args.events, "seconds": elapsed}).decode(),
-                      flush=True)
+                cpu = time.process_time() - seen["cpu"]
+                print(orjson.dumps({"events": args.events, "seconds": elapsed,
+                                    "cpu_seconds": cpu}).decode(), flush=True)
                 os.kill(os.getpid(), signal.SIGTERM)
 
     worker = faust.Worker(app, loglevel="warning", quiet=True)

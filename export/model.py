@@ -49,14 +49,21 @@ class Block(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.attn_drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False
+                ) -> torch.Tensor:
+        """[B, L, D] -> [B, L, D]; with ``last_only``, [B, 1, D]: the newest position alone
+        asks (keys and values still come from every position)."""
         b, n, d = x.shape
         q, k, v = self.qkv(self.norm1(x)).chunk(3, dim=-1)
-        q, k, v = (t.view(b, n, self.heads, d // self.heads).transpose(1, 2)
-                   for t in (q, k, v))  # [B, H, L, D/H]
-        att = (q @ k.transpose(-1, -2)) / math.sqrt(d // self.heads)  # [B, H, L, L]
+        if last_only:
+            q, x, mask = q[:, -1:], x[:, -1:], mask[:, :, -1:]
+        nq = q.shape[1]
+        q = q.view(b, nq, self.heads, d // self.heads).transpose(1, 2)  # [B, H, Lq, D/H]
+        k, v = (t.view(b, n, self.heads, d // self.heads).transpose(1, 2)
+                for t in (k, v))  # [B, H, L, D/H]
+        att = (q @ k.transpose(-1, -2)) / math.sqrt(d // self.heads)  # [B, H, Lq, L]
         att = self.attn_drop(att.masked_fill(~mask, float("-inf")).softmax(dim=-1))
-        h = (att @ v).transpose(1, 2).reshape(b, n, d)  # [B, L, D]
+        h = (att @ v).transpose(1, 2).reshape(b, nq, d)  # [B, Lq, D]
         x = x + self.drop(self.out(h))
         return x + self.drop(self.ff(self.norm2(x)))
 
@@ -109,8 +116,10 @@ class SeqRec(nn.Module):
         return table * pad
 
     def encode(self, items: torch.Tensor, events: torch.Tensor,
-               table: torch.Tensor | None = None) -> torch.Tensor:
-        """States for every position, [B, L, D]; inputs are left-padded [B, L], L <= max_len."""
+               table: torch.Tensor | None = None, last_only: bool = False) -> torch.Tensor:
+        """States for every position, [B, L, D]; inputs are left-padded [B, L], L <= max_len.
+        With ``last_only`` the last block computes the newest position alone, [B, 1, D]:
+        what serving needs, at a fraction of that block's cost."""
         table = self.item_vectors() if table is None else table
         length = items.shape[1]
         # Right-aligned positions: the newest item always has the last position.
@@ -124,8 +133,9 @@ class SeqRec(nn.Module):
         # Attend to earlier real items; every position sees itself so no row is empty.
         mask = (causal & real[:, None, :]) | eye  # [B, L, L]
         mask = mask[:, None]  # [B, 1, L, L]
-        for block in self.blocks:
-            x = block(x, mask)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask, last_only=last_only and i == last)
         return self.final_norm(x)
 
     def loss(self, items: torch.Tensor, events: torch.Tensor, targets: torch.Tensor,
@@ -142,7 +152,7 @@ class SeqRec(nn.Module):
 
     def user_vectors(self, items: torch.Tensor, events: torch.Tensor) -> torch.Tensor:
         """The last position's state, [B, D]."""
-        return self.encode(items, events)[:, -1]
+        return self.encode(items, events, last_only=True)[:, -1]
 
 
 def len_event_codes() -> int:
@@ -155,22 +165,24 @@ class Recommender(nn.Module):
     """The served graph: user vector, scores over the item table, exclusion, top-K."""
 
     table: torch.Tensor  # [N+1, D]
-    is_pad: torch.Tensor  # [1, N+1] bool
 
     def __init__(self, model: SeqRec, top_k: int) -> None:
         super().__init__()
         self.model = model
         self.top_k = top_k
         self.register_buffer("table", model.item_vectors().detach().clone())
-        is_pad = torch.zeros(1, self.table.shape[0], dtype=torch.bool)
-        is_pad[0, 0] = True
-        self.register_buffer("is_pad", is_pad)  # index 0 is never recommended
 
     def forward(self, item_seq: torch.Tensor, event_type: torch.Tensor, exclude: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        user_vec = self.model.encode(item_seq, event_type, self.table)[:, -1]  # [B, D]
+        user_vec = self.model.encode(item_seq, event_type, self.table, last_only=True)[:, -1]
         scores = user_vec @ self.table.T  # [B, N+1]
-        blocked = torch.zeros_like(scores).scatter(1, exclude, 1.0)  # [B, N+1]
-        scores = scores.masked_fill((blocked > 0) | self.is_pad, float("-inf"))
-        top_scores, top_items = torch.topk(scores, self.top_k, dim=1)  # [B, K]
-        return top_items, top_scores, user_vec
+        # Index 0 (padding) is never recommended, whatever the caller sends. The best K
+        # allowed items are among the best K+E+1 of all, so exclusion works on that short
+        # list rather than on a mask as wide as the item table (which cost about a third
+        # of a short window's run). Callers keep K+E+1 within the table (engine caps E).
+        never = torch.cat([torch.zeros_like(exclude[:, :1]), exclude], dim=1)  # [B, E+1]
+        cand_scores, cand_items = scores.topk(self.top_k + never.shape[1], dim=1)
+        banned = (cand_items[:, :, None] == never[:, None, :]).any(dim=2)  # [B, K+E+1]
+        cand_scores = cand_scores.masked_fill(banned, float("-inf"))
+        top_scores, order = cand_scores.topk(self.top_k, dim=1)  # [B, K]
+        return cand_items.gather(1, order), top_scores, user_vec

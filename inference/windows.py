@@ -51,8 +51,11 @@ class EncodedBatch:
 
 
 def encode_windows(index: ItemIndex, windows: Sequence[Window], max_len: int,
-                   excludes: Sequence[Iterable[str]] | None = None) -> EncodedBatch:
-    """Map ids to indices (unknown dropped), keep the newest ``max_len``, left-pad with 0."""
+                   excludes: Sequence[Iterable[str]] | None = None,
+                   max_exclude: int | None = None) -> EncodedBatch:
+    """Map ids to indices (unknown dropped), keep the newest ``max_len``, left-pad with 0;
+    at most ``max_exclude`` exclusions per row reach the graph (the rest are filtered after
+    it, see inference.postfilter)."""
     b = len(windows)
     item_seq = np.zeros((b, max_len), dtype=np.int64)
     event_type = np.zeros((b, max_len), dtype=np.int64)
@@ -65,7 +68,8 @@ def encode_windows(index: ItemIndex, windows: Sequence[Window], max_len: int,
         if n:
             item_seq[row, max_len - n:] = [i for i, _ in known]
             event_type[row, max_len - n:] = [c for _, c in known]
-    excluded = [index.indices(ids) for ids in excludes] if excludes else [[] for _ in windows]
+    excluded = ([index.indices(ids)[:max_exclude] for ids in excludes] if excludes
+                else [[] for _ in windows])
     width = max(1, max((len(e) for e in excluded), default=0))
     exclude = np.zeros((b, width), dtype=np.int64)
     for row, ids in enumerate(excluded):

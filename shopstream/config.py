@@ -95,7 +95,8 @@ class Settings(BaseSettings):
         1.0, gt=0, description="how often workers look at the registry's CURRENT pointer"
     )
     model_variant: Literal["auto", "fp32", "fp16", "int8"] = Field(
-        "auto", description="graph variant to load; auto: fp16 on CUDA when present, else fp32"
+        "auto", description="graph variant to load; auto: fp16 on CUDA, int8 on CPU (fp32 where "
+        "the version has no such variant)"
     )
     ab_version: str | None = Field(
         None, description="a second model version served to a share of users (A/B test)"

@@ -77,3 +77,27 @@ def test_fp16_and_int8_variants_rank_like_fp32(exported, tmp_path):
         assert top.shape == ref.shape and top.dtype == np.int64
         overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top, ref, strict=True)])
         assert overlap >= 0.7, (name, overlap)
+
+
+def test_serving_encodes_only_the_newest_position_with_the_same_result(exported):
+    graph, _ = exported
+    feeds = _feeds(5)
+    items, events = (torch.from_numpy(feeds[n]) for n in ("item_seq", "event_type"))
+    with torch.no_grad():
+        full = graph.model.encode(items, events)  # every position, as in training
+        last = graph.model.encode(items, events, last_only=True)
+    assert last.shape == (5, 1, 16)
+    torch.testing.assert_close(last[:, 0], full[:, -1], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_exclude", [1, 15, 40])
+def test_excluding_the_best_items_gives_the_next_best(exported, n_exclude):
+    graph, path = exported
+    feeds = _feeds(4)
+    user_vec = session(path).run(None, feeds)[2]
+    scores = user_vec @ graph.table.numpy().T  # [B, 60]
+    scores[:, 0] = -np.inf
+    order = np.argsort(-scores, axis=1)
+    feeds["exclude"] = order[:, :n_exclude]  # the items the graph would rank first
+    top_items = session(path).run(None, feeds)[0]
+    np.testing.assert_array_equal(top_items, order[:, n_exclude:n_exclude + 10])

@@ -1,5 +1,6 @@
 import json
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from inference.registry import (
     ModelRegistry,
     RegistryError,
     RegistryWatcher,
+    _variant_file,
     ab_bucket,
     read_current,
     write_current,
@@ -128,3 +130,21 @@ def test_a_graph_whose_window_disagrees_with_metadata_is_refused(registry_dir, r
     (folder / "metadata.json").write_text(json.dumps({**meta, "max_len": 5}))
     with pytest.raises(RegistryError, match="max_len 5"):
         registry_factory()
+
+
+@pytest.mark.parametrize(("variants", "on_gpu", "wanted", "expected"), [
+    ({"fp32", "fp16", "int8"}, False, "auto", "int8"),  # CPUs get the quantised graph
+    ({"fp32", "fp16", "int8"}, True, "auto", "fp16"),
+    ({"fp32"}, False, "auto", "fp32"),  # a version without variants still loads
+    ({"fp32"}, True, "auto", "fp32"),
+    ({"fp32", "int8"}, False, "fp32", "fp32"),  # an explicit choice wins
+])
+def test_auto_variant_is_int8_on_cpu_and_fp16_on_gpu(variants, on_gpu, wanted, expected):
+    meta = SimpleNamespace(version="v1", variants={v: f"model.{v}.onnx" for v in variants})
+    assert _variant_file(meta, wanted, on_gpu) == f"model.{expected}.onnx"
+
+
+def test_a_missing_variant_asked_for_by_name_is_refused():
+    meta = SimpleNamespace(version="v1", variants={"fp32": "model.onnx"})
+    with pytest.raises(RegistryError, match="no int8 variant"):
+        _variant_file(meta, "int8", on_gpu=False)

@@ -31,6 +31,12 @@ def test_excludes_are_mapped_and_padded_to_the_widest_row():
     assert batch.exclude.dtype == np.int64
 
 
+def test_excludes_are_capped_at_what_the_graph_can_take():
+    batch = encode_windows(INDEX, [[]], max_len=2, excludes=[["a", "b", "c", "d"]],
+                           max_exclude=2)
+    assert batch.exclude.tolist() == [[1, 2]]
+
+
 def test_index_maps_back_to_external_ids():
     assert INDEX.external([3, 1]) == ["c", "a"]
     assert INDEX.get("") == 0 and INDEX.get("nope") == 0
