@@ -124,15 +124,17 @@ def drain_rate(port: int, n: int, pids: dict[str, int],
                   for name, pid in pids.items()}
 
 
-def paced_latency(settings: Settings, rate: float, seconds: float,
-                  pids: dict[str, int]) -> tuple[list[float], dict[str, float]]:
+def paced_latency(settings: Settings, rate: float, seconds: float, pids: dict[str, int],
+                  linger_ms: float) -> tuple[list[float], dict[str, float]]:
     """Send views at ``rate``/s for ``seconds``; latencies (ms) of the recommendations and
     the CPU time (µs per event) each of ``pids`` used while they were sent."""
     run = uuid.uuid4().hex[:6]
     consumer = make_consumer(settings, f"bench-lat-{run}", **{"auto.offset.reset": "latest"})
     consumer.subscribe([t.RECS])
     consumer.poll(2.0)  # join before sending
-    producer = make_producer(settings, **{"linger.ms": 0})
+    # as a shop's event producers would send: the client's usual few ms of linger (counted
+    # in the latency, since an event's ts is taken before it is produced)
+    producer = make_producer(settings, **{"linger.ms": linger_ms})
     pairs = sessions(DEFAULT_DATA, int(rate * seconds))
     cpu_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
     start = time.monotonic()
@@ -194,6 +196,9 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write the worker's cProfile stats here")
     parser.add_argument("--latency-rate", type=float,
                         help="events/s for the latency run (default: half the drain rate)")
+    parser.add_argument("--producer-linger-ms", type=float, default=5.0,
+                        help="linger of the latency run's event producer (default 5, as "
+                        "librdkafka's; 0 sends each event in a request of its own)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a worker setting, e.g. --set ort_threads=1 (repeatable)")
     args = parser.parse_args()
@@ -247,10 +252,11 @@ def main() -> None:
 
         half = args.latency_rate or worker_rate / 2
         latencies, paced_cpu = ([], {}) if args.no_model else paced_latency(
-            settings, half, args.latency_seconds, pids)
+            settings, half, args.latency_seconds, pids, args.producer_linger_ms)
         lat = np.array(latencies) if latencies else np.array([np.nan])
         result = {
             "model": model_name, "events": args.events, "settings": extra_env,
+            "event_producer_linger_ms": args.producer_linger_ms,
             "consume_only_events_per_s": base_rate, "worker_events_per_s": worker_rate,
             "ratio": worker_rate / base_rate, "latency_rate_events_per_s": half,
             "cpu_us_per_event": {"baseline": base_cpu, "worker_drain": cpu,

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         None, description="the local broker's data directory (default: under local_dir, per port)"
     )
     kafka_heap: str = Field("512m", description="heap size of the local broker's JVM")
+    kafka_jvm_opts: str = Field(
+        "-XX:TieredStopAtLevel=1",
+        description="extra JVM options of the local broker (default: the quick JIT only, "
+        "whose compiling costs little next to the worker on a small machine)",
+    )
     kafka_start_timeout_s: float = Field(60.0, gt=0)
 
     # --- topics ----------------------------------------------------------------

@@ -12,6 +12,7 @@ import base64
 import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -252,6 +253,7 @@ class LocalKafka:
     def _java_command(self, java: str, main: str, *args: str) -> list[str]:
         return [
             java, f"-Xmx{self.settings.kafka_heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            *shlex.split(self.settings.kafka_jvm_opts),
             f"-Dlog4j2.configurationFile={self.run_dir / 'log4j2.properties'}",
             "-cp", self._classpath(), main, *args,
         ]

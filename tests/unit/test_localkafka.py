@@ -70,3 +70,11 @@ def test_storage_formats_when_the_cluster_id_starts_with_a_dash(settings_factory
     broker._format_storage(broker.java())
     meta = (broker.data_dir / "meta.properties").read_text()
     assert "cluster.id=-" in meta
+
+
+def test_jvm_options_from_settings_reach_the_java_command(settings_factory, monkeypatch):
+    broker = LocalKafka(settings_factory(kafka_jvm_opts="-XX:TieredStopAtLevel=1 -Dx='a b'"))
+    monkeypatch.setattr(broker, "_classpath", lambda: "jars/*")
+    command = broker._java_command("java", "kafka.Kafka", "server.properties")
+    assert command[0] == "java" and command[-2:] == ["kafka.Kafka", "server.properties"]
+    assert "-XX:TieredStopAtLevel=1" in command and "-Dx=a b" in command
