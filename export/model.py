@@ -179,9 +179,11 @@ class Recommender(nn.Module):
         # Index 0 (padding) is never recommended, whatever the caller sends. The best K
         # allowed items are among the best K+E+1 of all, so exclusion works on that short
         # list rather than on a mask as wide as the item table (which cost about a third
-        # of a short window's run). Callers keep K+E+1 within the table (engine caps E).
+        # of a short window's run). Callers keep K+E+1 within the table (engine caps E);
+        # a table smaller than that at export time (a tiny catalog) is taken whole instead.
         never = torch.cat([torch.zeros_like(exclude[:, :1]), exclude], dim=1)  # [B, E+1]
-        cand_scores, cand_items = scores.topk(self.top_k + never.shape[1], dim=1)
+        wide = min(self.top_k + never.shape[1], self.table.shape[0])
+        cand_scores, cand_items = scores.topk(wide, dim=1)
         banned = (cand_items[:, :, None] == never[:, None, :]).any(dim=2)  # [B, K+E+1]
         cand_scores = cand_scores.masked_fill(banned, float("-inf"))
         top_scores, order = cand_scores.topk(self.top_k, dim=1)  # [B, K]

@@ -121,7 +121,7 @@ class Recommender:
         excluded = [graph_exclusions(req.window, self.rules, req.bought) for _, req in rows]
         # the graph takes its top K+E+1 before excluding: K+E+1 must fit in the item table
         batch = encode_windows(model.index, [req.window for _, req in rows], meta.max_len,
-                               excluded, max_exclude=len(meta.item_ids) - 1 - meta.top_k)
+                               excluded, max_exclude=max(0, len(meta.item_ids) - 1 - meta.top_k))
         known = np.flatnonzero(batch.lengths > 0)
         top_items = np.zeros((len(rows), 0), dtype=np.int64)
         top_scores = np.zeros((len(rows), 0), dtype=np.float32)

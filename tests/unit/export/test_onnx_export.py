@@ -101,3 +101,18 @@ def test_excluding_the_best_items_gives_the_next_best(exported, n_exclude):
     feeds["exclude"] = order[:, :n_exclude]  # the items the graph would rank first
     top_items = session(path).run(None, feeds)[0]
     np.testing.assert_array_equal(top_items, order[:, n_exclude:n_exclude + 10])
+
+
+def test_a_catalog_smaller_than_k_plus_exclusions_still_scores(tmp_path):
+    torch.manual_seed(1)
+    model = new_model(10, None, max_len=6, dim=8)  # 9 items: top 8 plus exclusions do not fit
+    path = tmp_path / "tiny.onnx"
+    export_fp32(model, path, top_k=8)
+    for width in (1, 3):
+        feeds = _feeds(2, length=6, n_exclude=width)
+        feeds["item_seq"] = feeds["item_seq"] % 10
+        feeds["exclude"] = feeds["exclude"] % 10
+        top_items, top_scores, _ = session(path).run(None, feeds)
+        for row, banned, scores in zip(top_items, feeds["exclude"], top_scores, strict=True):
+            allowed = scores > -np.inf
+            assert not set(row[allowed].tolist()) & (set(banned.tolist()) | {0})
