@@ -7,6 +7,8 @@ One run, one broker, the same backlog of real Beauty sessions for both:
    same backlog; its rate is read from its /metrics counter, timed from the first record;
 3. events are then sent in real time at half the worker's rate, and the latency from each
    event's ts to its recommendation's emitted_ts is measured from the output topic.
+Both phases also report the CPU time per event of the worker, the broker and this process
+(from /proc), since on a shared 2-core machine CPU, not a stall, sets the limits.
 The model is models/CURRENT when there is one, else a random model of realistic size
 (12,101 items, width 64, 2 layers, L=50) from inference.testing.
 
@@ -106,6 +108,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_per_event(pids: dict[str, int], start: dict[str, float], events: int
+                  ) -> dict[str, float]:
+    """µs of CPU per event each process used since ``start`` (a snapshot of cpu_seconds)."""
+    return {name: (cpu_seconds(pid) - start[name]) / events * 1e6 for name, pid in pids.items()}
+
+
 def drain_rate(port: int, n: int, pids: dict[str, int],
                timeout: float = 600) -> tuple[float, dict[str, float]]:
     """Events/s from the first consumed record until ``n`` were consumed, and the CPU time
@@ -119,9 +127,7 @@ def drain_rate(port: int, n: int, pids: dict[str, int],
         if time.monotonic() > deadline:
             raise SystemExit(f"worker consumed only {seen} of {n} events in {timeout}s")
         time.sleep(0.25)  # each scrape costs the worker a little
-    rate = n / (time.monotonic() - start)
-    return rate, {name: (cpu_seconds(pid) - cpu_start[name]) / n * 1e6
-                  for name, pid in pids.items()}
+    return n / (time.monotonic() - start), cpu_per_event(pids, cpu_start, n)
 
 
 def paced_latency(settings: Settings, rate: float, seconds: float, pids: dict[str, int],
@@ -147,8 +153,7 @@ def paced_latency(settings: Settings, rate: float, seconds: float, pids: dict[st
         producer.produce(t.VIEWS, key=key, value=value)
         producer.poll(0)
     producer.flush(30)
-    cpu = {name: (cpu_seconds(pid) - cpu_start[name]) / len(pairs) * 1e6
-           for name, pid in pids.items()}
+    cpu = cpu_per_event(pids, cpu_start, len(pairs))
     latencies: list[float] = []
     quiet_until = time.monotonic() + 5
     while time.monotonic() < quiet_until:
