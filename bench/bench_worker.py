@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -215,6 +216,7 @@ def main() -> None:
         extra_env[f"SHOPSTREAM_{name.upper()}"] = value
     RESULTS.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-worker-"))
+    finished = False
     settings = load_settings(kafka_bootstrap=f"127.0.0.1:{free_port()}",
                              kafka_data_dir=tmp / "kafka", local_dir=REPO / ".local")
     broker = LocalKafka(settings)
@@ -278,11 +280,16 @@ def main() -> None:
         (RESULTS / "worker.json").write_text(json.dumps(result, indent=2))
         plot(result, latencies, RESULTS / "worker.png")
         print(f"wrote {RESULTS / 'worker.json'} and worker.png")
+        finished = True
     finally:
         if worker is not None:
             worker.send_signal(signal.SIGTERM)
             worker.wait(60)
         broker.down()
+        if finished:  # the broker's data and the worker's stores: tens of MB a run
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"kept {tmp} (worker.log, the broker's data) for a look", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -27,10 +27,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, required=True)
     parser.add_argument("--partitions", type=int, default=4)
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-consume-") as datadir:
+        run(args, datadir)  # the worker stops through SystemExit; the folder goes either way
 
+
+def run(args: argparse.Namespace, datadir: str) -> None:
     app = faust.App(f"bench-consume-{uuid.uuid4().hex[:8]}", broker=f"kafka://{args.bootstrap}",
                     store="memory://", web_enabled=False, topic_partitions=args.partitions,
-                    datadir=tempfile.mkdtemp(prefix="bench-consume-"))
+                    datadir=datadir)
     topic = app.topic(t.VIEWS, key_type=bytes, value_type=bytes, key_serializer="raw",
                       value_serializer="raw")
     seen = {"n": 0, "start": 0.0, "cpu": 0.0}
