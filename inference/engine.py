@@ -9,6 +9,8 @@ against the ad campaigns.
 
 from __future__ import annotations
 
+import itertools
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ from inference.postfilter import (
     CatalogLookup,
     FilterRules,
     Pick,
-    explain_batch,
+    explain_encoded,
     graph_exclusions,
     no_catalog,
     select,
@@ -141,22 +143,24 @@ class Recommender:
         popular = self._popular(3 * self.rules.top_k + max(map(len, excluded), default=0),
                                 now_s)
         ids = model.index.ids
-        finite = np.isfinite(top_scores) & (top_items > 0)  # -inf: excluded, 0: padding
         chosen = []
-        for row in range(len(rows)):
-            keep = finite[row]
-            from_model = [(ids[i], score, "model") for i, score in zip(
-                top_items[row][keep].tolist(), top_scores[row][keep].tolist(), strict=True)]
-            chosen.append(select([*from_model, *popular], excluded[row], self.catalog,
-                                 self.rules))
-        explained = explain_batch(chosen, [req.window for _, req in rows], model.index,
-                                  model.unit_embeddings)
+        # -inf: excluded by the graph; 0: padding (a catalog smaller than K)
+        for row, (items_row, scores_row) in enumerate(zip(top_items.tolist(),
+                                                          top_scores.tolist(), strict=True)):
+            from_model = [(ids[i], score, "model") for i, score in zip(items_row, scores_row,
+                                                                       strict=True)
+                          if i > 0 and score > -math.inf]
+            chosen.append(select(itertools.chain(from_model, popular), excluded[row],
+                                 self.catalog, self.rules))
+        explained = explain_encoded(chosen, batch.item_seq, batch.event_type, model.index,
+                                    model.unit_embeddings)
+        lengths = batch.lengths.tolist()
         out = []
         for row, ((user, req), picks) in enumerate(zip(rows, explained, strict=True)):
             # a user with known history whose model items ran out got popular ones instead
-            backfilled = sum(p.source == "popular" for p in picks) if batch.lengths[row] else 0
+            backfilled = sum(p.source == "popular" for p in picks) if lengths[row] else 0
             ads = []
-            if ad_scores is not None and batch.lengths[row] > 0:
+            if ad_scores is not None and lengths[row] > 0:
                 for j, rc in enumerate(campaigns):
                     if ad_scores[row, j] >= rc.campaign.threshold:
                         ads.append(AdCandidate(rc.campaign.campaign_id,

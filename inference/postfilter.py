@@ -10,13 +10,13 @@ shorter than K rather than padded with items the rules forbid.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from inference.windows import ADD_TO_CART, CLICK, PURCHASE, VIEW, ItemIndex, Window
+from inference.windows import ADD_TO_CART, CLICK, PURCHASE, VIEW, ItemIndex, Window, encode_windows
 from shopstream.config import Settings
 
 
@@ -47,8 +47,7 @@ class FilterRules:
                    settings.diversity_cap)
 
 
-@dataclass(frozen=True)
-class Pick:
+class Pick(NamedTuple):  # a tuple: a batch makes thousands of them
     item_id: str
     score: float
     source: str  # "model" or "popular"
@@ -65,28 +64,35 @@ def graph_exclusions(window: Window, rules: FilterRules,
     return excluded
 
 
-def select(candidates: Iterable[tuple[str, float, str]], excluded: set[str],
-           catalog: CatalogLookup, rules: FilterRules) -> list[Pick]:
-    """The first ``top_k`` candidates (best first) that every rule allows."""
-    chosen: list[Pick] = []
+Candidate = tuple[str, float, str]  # (item_id, score, source), as Pick's first three fields
+
+
+def select(candidates: Iterable[Candidate], excluded: set[str],
+           catalog: CatalogLookup, rules: FilterRules) -> list[Candidate]:
+    """The first ``top_k`` candidates (best first) that every rule allows, as they came."""
+    chosen: list[Candidate] = []
     seen: set[str] = set()
-    per_category: Counter[str] = Counter()
-    for item_id, score, source in candidates:
-        if item_id in excluded or item_id in seen:
+    per_category: dict[str, int] = {}
+    top_k, cap, banned = rules.top_k, rules.diversity_cap, rules.excluded_categories
+    for candidate in candidates:
+        item_id = candidate[0]
+        if item_id in seen or item_id in excluded:
             continue
         seen.add(item_id)
         info = catalog(item_id)
-        category = info.category if info else None
-        if info is not None and not info.in_stock:
-            continue
-        if category is not None:
-            if category in rules.excluded_categories:
+        if info is not None:
+            if not info.in_stock:
                 continue
-            if rules.diversity_cap and per_category[category] >= rules.diversity_cap:
-                continue
-            per_category[category] += 1
-        chosen.append(Pick(item_id, float(score), source))
-        if len(chosen) == rules.top_k:
+            category = info.category
+            if category is not None:
+                if category in banned:
+                    continue
+                taken = per_category.get(category, 0)
+                if cap and taken >= cap:
+                    continue
+                per_category[category] = taken + 1
+        chosen.append(candidate)
+        if len(chosen) == top_k:
             break
     return chosen
 
@@ -101,57 +107,69 @@ POPULAR_REASON = "popular right now"
 GENERIC_REASON = "recommended for you"
 
 
-def explain(picks: Sequence[Pick], window: Window, index: ItemIndex,
+def explain(picks: Sequence[Candidate], window: Window, index: ItemIndex,
             unit_embeddings: np.ndarray) -> list[Pick]:
     """``explain_batch`` for one user."""
     return explain_batch([picks], [window], index, unit_embeddings)[0]
 
 
-def explain_batch(picks: Sequence[Sequence[Pick]], windows: Sequence[Window], index: ItemIndex,
+def explain_batch(picks: Sequence[Sequence[Candidate]], windows: Sequence[Window], index: ItemIndex,
                   unit_embeddings: np.ndarray) -> list[list[Pick]]:
+    """``explain_encoded`` for windows of external ids (all of each window is considered)."""
+    batch = encode_windows(index, windows, max(map(len, windows), default=0))
+    return explain_encoded(picks, batch.item_seq, batch.event_type, index, unit_embeddings)
+
+
+def explain_encoded(picks: Sequence[Sequence[Candidate]], item_seq: np.ndarray,
+                    event_type: np.ndarray, index: ItemIndex,
+                    unit_embeddings: np.ndarray) -> list[list[Pick]]:
     """Give each pick the window item most similar to it (cosine over item embeddings).
 
-    The word comes from the strongest event the user had with that item (a purchase beats
-    an add-to-cart beats a click beats a view). An item is not its own reason while the
-    window holds another. One padded similarity tensor serves the whole batch.
+    The windows come as the graph's left-padded index arrays ([B, W], 0 for padding). The
+    word comes from the strongest event the user had with that item (a purchase beats an
+    add-to-cart beats a click beats a view). An item is not its own reason while the window
+    holds another. One similarity tensor serves the whole batch; ties go to the item seen
+    first.
     """
-    strongest: list[dict[str, int]] = []
-    for window in windows:
-        best_code: dict[str, int] = {}
-        for item, code in window:
-            if index.get(item):
-                best_code[item] = max(code, best_code.get(item, 0))
-        strongest.append(best_code)
-    sources = [list(s) for s in strongest]
-    cands = [[index.get(p.item_id) if p.source == "model" else 0 for p in user_picks]
-             for user_picks in picks]
     b = len(picks)
-    width = max((len(s) for s in sources), default=0)
-    n_cand = max((len(c) for c in cands), default=0)
-    nearest = np.zeros((b, n_cand), dtype=np.int64)
-    if width and n_cand:
-        src_idx = np.zeros((b, width), dtype=np.int64)
+    get = index.get
+    cands = [[get(pick[0]) if pick[2] == "model" else 0 for pick in user_picks]
+             for user_picks in picks]
+    n_cand = max(map(len, cands), default=0)
+    known = item_seq != 0
+    # the columns every row leaves empty (windows are left-padded) need no similarity
+    start = int(np.argmax(known.any(axis=0))) if known.any() else item_seq.shape[1]
+    item_seq, event_type, known = item_seq[:, start:], event_type[:, start:], known[:, start:]
+    source_items: list[list[int]] = [[0] * n_cand for _ in range(b)]
+    source_codes = source_items
+    if item_seq.shape[1] and n_cand:
         cand_idx = np.zeros((b, n_cand), dtype=np.int64)
-        for row, (src, cand) in enumerate(zip(sources, cands, strict=True)):
-            src_idx[row, :len(src)] = [index.get(item) for item in src]
-            cand_idx[row, :len(cand)] = cand
-        sims = np.einsum("bcd,bwd->bcw", unit_embeddings[cand_idx], unit_embeddings[src_idx])
-        sims[np.broadcast_to((src_idx == 0)[:, None, :], sims.shape)] = -np.inf
-        several = np.array([len(src) > 1 for src in sources])[:, None, None]
-        sims[(cand_idx[:, :, None] == src_idx[:, None, :]) & several] = -2.0
-        nearest = sims.argmax(axis=2)  # [B, C]
+        for row, cand_row in enumerate(cands):
+            cand_idx[row, :len(cand_row)] = cand_row
+        sims = unit_embeddings[cand_idx] @ unit_embeddings[item_seq].transpose(0, 2, 1)
+        sims[np.broadcast_to(~known[:, None, :], sims.shape)] = -np.inf
+        several = (known & (item_seq != item_seq[:, -1:])).any(axis=1)  # distinct items > 1
+        sims[(cand_idx[:, :, None] == item_seq[:, None, :]) & several[:, None, None]] = -2.0
+        nearest = sims.argmax(axis=2)  # [B, C]: a position in the window
+        same = item_seq[:, :, None] == item_seq[:, None, :]
+        strongest = np.where(same, event_type[:, None, :], 0).max(axis=2)  # [B, W]
+        source_items = np.take_along_axis(item_seq, nearest, axis=1).tolist()
+        source_codes = np.take_along_axis(strongest, nearest, axis=1).tolist()
+    ids = index.ids
     out = []
-    for row, user_picks in enumerate(picks):
+    for user_picks, cand_row, item_row, code_row in zip(picks, cands, source_items,
+                                                         source_codes, strict=True):
         explained = []
-        for c, pick in enumerate(user_picks):
-            if cands[row][c] and sources[row]:
-                item = sources[row][nearest[row, c]]
-                template = _TEMPLATES.get(strongest[row][item], _TEMPLATES[VIEW])
-                reason = template.format(item)
-            elif pick.source == "popular":
+        # the source rows are as wide as the widest user's picks
+        for pick, cand, source, code in zip(user_picks, cand_row, item_row, code_row,
+                                            strict=False):
+            item_id, score, origin = pick[0], pick[1], pick[2]
+            if cand and source:
+                reason = _TEMPLATES.get(code, _TEMPLATES[VIEW]).format(ids[source])
+            elif origin == "popular":
                 reason = POPULAR_REASON
             else:
                 reason = GENERIC_REASON
-            explained.append(Pick(pick.item_id, pick.score, pick.source, reason))
+            explained.append(Pick(item_id, float(score), origin, reason))
         out.append(explained)
     return out

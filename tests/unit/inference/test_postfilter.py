@@ -8,11 +8,12 @@ from inference.postfilter import (
     Pick,
     explain,
     explain_batch,
+    explain_encoded,
     graph_exclusions,
     no_catalog,
     select,
 )
-from inference.windows import ItemIndex
+from inference.windows import ItemIndex, encode_windows
 
 CATALOG = {
     "a": CatalogItem(True, "shoes"), "b": CatalogItem(True, "shoes"),
@@ -34,24 +35,24 @@ def test_bought_items_are_excluded_and_viewed_ones_only_when_configured():
 def test_select_drops_excluded_out_of_stock_and_banned_categories():
     rules = FilterRules(top_k=10, excluded_categories=frozenset({"adult"}))
     picks = select(_model("a", "b", "d", "e", "f", "g"), {"b"}, CATALOG.get, rules)
-    assert [p.item_id for p in picks] == ["a", "f", "g"]  # g: unknown to the catalog
+    assert [item for item, _, _ in picks] == ["a", "f", "g"]  # g: unknown to the catalog
 
 
 def test_diversity_cap_limits_items_per_category():
     rules = FilterRules(top_k=10, diversity_cap=2)
     picks = select(_model("a", "b", "c", "f"), set(), CATALOG.get, rules)
-    assert [p.item_id for p in picks] == ["a", "b", "f"]
+    assert [item for item, _, _ in picks] == ["a", "b", "f"]
 
 
 def test_select_stops_at_top_k_in_rank_order():
     picks = select(_model("g", "h", "i", "j"), set(), no_catalog, FilterRules(top_k=2))
-    assert [(p.item_id, p.score) for p in picks] == [("g", 10.0), ("h", 9.0)]
+    assert picks == [("g", 10.0, "model"), ("h", 9.0, "model")]  # as they came
 
 
 def test_too_few_model_items_are_topped_up_by_allowed_popular_ones():
     popular = [("a", 5.0, "popular"), ("d", 4.0, "popular"), ("h", 3.0, "popular")]
     picks = select([*_model("a", "b"), *popular], {"b"}, CATALOG.get, FilterRules(top_k=3))
-    assert [(p.item_id, p.source) for p in picks] == [("a", "model"), ("h", "popular")]
+    assert [(item, source) for item, _, source in picks] == [("a", "model"), ("h", "popular")]
 
 
 def _embeddings():
@@ -65,33 +66,45 @@ INDEX = ItemIndex(["", "1", "2", "3", "4"])
 
 def test_reason_names_the_most_similar_window_item_and_its_event():
     window = [("1", 1), ("2", 3)]
-    picks = [Pick("3", 1.0, "model"), Pick("4", 0.5, "model")]
+    picks = [("3", 1.0, "model"), ("4", 0.5, "model")]
     reasons = [p.reason for p in explain(picks, window, INDEX, _embeddings())]
     assert reasons == ["because you viewed item 1", "because you added item 2 to your cart"]
 
 
 def test_reason_uses_the_strongest_event_with_that_item():
     window = [("1", 1), ("1", 4)]
-    (pick,) = explain([Pick("3", 1.0, "model")], window, INDEX, _embeddings())
+    (pick,) = explain([("3", 1.0, "model")], window, INDEX, _embeddings())
     assert pick.reason == "because you bought item 1"
 
 
 def test_an_item_is_not_its_own_reason_when_another_exists():
     window = [("3", 1), ("1", 2)]
-    (pick,) = explain([Pick("3", 1.0, "model")], window, INDEX, _embeddings())
+    (pick,) = explain([("3", 1.0, "model")], window, INDEX, _embeddings())
     assert pick.reason == "because you clicked item 1"
 
 
 def test_popular_and_unexplained_items_get_generic_reasons():
-    picks = [Pick("2", 1.0, "popular"), Pick("1", 1.0, "model")]
+    picks = [("2", 1.0, "popular"), ("1", 1.0, "model")]
     reasons = [p.reason for p in explain(picks, [("zz", 1)], INDEX, _embeddings())]
     assert reasons == [POPULAR_REASON, GENERIC_REASON]
 
 
 def test_a_batch_explains_each_user_from_their_own_window_only():
-    picks = [[Pick("4", 1.0, "model")], [Pick("4", 1.0, "model"), Pick("3", 0.9, "model")]]
+    picks = [[("4", 1.0, "model")], [("4", 1.0, "model"), ("3", 0.9, "model")]]
     windows = [[("1", 2)], [("2", 1), ("1", 4), ("zz", 1)]]
     out = explain_batch(picks, windows, INDEX, _embeddings())
     # user 0 has only item 1 (not similar to 4, still the only candidate reason)
     assert [p.reason for p in out[0]] == ["because you clicked item 1"]
     assert [p.reason for p in out[1]] == ["because you viewed item 2", "because you bought item 1"]
+    assert out[1][1] == Pick("3", 0.9, "model", "because you bought item 1")
+
+
+def test_reasons_from_the_graphs_arrays_match_those_from_the_windows():
+    windows = [[("1", 1), ("3", 2), ("1", 4)], [("2", 3)], [], [("zz", 1), ("4", 1), ("2", 2)]]
+    picks = [[("3", 1.0, "model"), ("2", 0.8, "model"), ("4", 0.5, "popular")]] * 4
+    batch = encode_windows(INDEX, windows, 6)  # wider than any window: left padding
+    from_arrays = explain_encoded(picks, batch.item_seq, batch.event_type, INDEX, _embeddings())
+    assert from_arrays == explain_batch(picks, windows, INDEX, _embeddings())
+    assert [p.reason for p in from_arrays[0]] == [
+        "because you bought item 1", "because you clicked item 3", POPULAR_REASON]
+    assert [p.reason for p in from_arrays[2]] == [GENERIC_REASON, GENERIC_REASON, POPULAR_REASON]
