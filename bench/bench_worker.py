@@ -77,11 +77,20 @@ def model_dir(tmp: Path) -> tuple[Path, str]:
     return tmp / "models", "random (12,101 items, width 64, 2 layers, L=50)"
 
 
-def events_in(port: int) -> float:
+def metric(port: int, pattern: str) -> float:
+    """The sum of the worker's metric samples whose line matches ``pattern`` (one group)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    return sum(float(v) for v in re.findall(r"^shopstream_events_in_total\{[^}]*\} (\S+)$",
-                                            text, re.M))
+    return sum(float(v) for v in re.findall(pattern, text, re.M))
+
+
+def events_in(port: int) -> float:
+    return metric(port, r"^shopstream_events_in_total\{[^}]*\} (\S+)$")
+
+
+def users_per_model_call(port: int) -> float:
+    calls = metric(port, r"^shopstream_batch_size_count (\S+)$")
+    return metric(port, r"^shopstream_batch_size_sum (\S+)$") / calls if calls else 0.0
 
 
 def start_worker(settings: Settings, models: Path, log: Path, profile: Path | None = None,
@@ -253,9 +262,11 @@ def main() -> None:
         # this process scrapes the worker's metrics, then sends the paced load
         pids = {"worker": worker.pid, "broker": broker_pid, "bench": os.getpid()}
         worker_rate, cpu = drain_rate(port, args.events, pids)
+        drain_batch = users_per_model_call(port)
         print(f"shopstream worker:        {worker_rate:,.0f} events/s "
               f"({worker_rate / base_rate:.2f} of the baseline); CPU per event: "
-              f"worker {cpu['worker']:.0f} µs, broker {cpu['broker']:.0f} µs")
+              f"worker {cpu['worker']:.0f} µs, broker {cpu['broker']:.0f} µs; "
+              f"{drain_batch:.0f} users per model call")
 
         half = args.latency_rate or worker_rate / 2
         latencies, paced_cpu = ([], {}) if args.no_model else paced_latency(
@@ -266,6 +277,7 @@ def main() -> None:
             "event_producer_linger_ms": args.producer_linger_ms,
             "consume_only_events_per_s": base_rate, "worker_events_per_s": worker_rate,
             "ratio": worker_rate / base_rate, "latency_rate_events_per_s": half,
+            "drain_users_per_model_call": drain_batch,
             "cpu_us_per_event": {"baseline": base_cpu, "worker_drain": cpu,
                                  "latency_run": paced_cpu},
             "latency_ms": {"p50": float(np.percentile(lat, 50)),

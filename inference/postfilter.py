@@ -113,8 +113,8 @@ def explain(picks: Sequence[Candidate], window: Window, index: ItemIndex,
     return explain_batch([picks], [window], index, unit_embeddings)[0]
 
 
-def explain_batch(picks: Sequence[Sequence[Candidate]], windows: Sequence[Window], index: ItemIndex,
-                  unit_embeddings: np.ndarray) -> list[list[Pick]]:
+def explain_batch(picks: Sequence[Sequence[Candidate]], windows: Sequence[Window],
+                  index: ItemIndex, unit_embeddings: np.ndarray) -> list[list[Pick]]:
     """``explain_encoded`` for windows of external ids (all of each window is considered)."""
     batch = encode_windows(index, windows, max(map(len, windows), default=0))
     return explain_encoded(picks, batch.item_seq, batch.event_type, index, unit_embeddings)

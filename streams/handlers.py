@@ -106,7 +106,7 @@ class EventHandlers:
         )
         self.sink.send(t.DEADLETTER, msg.key, encode(letter))
         self.metrics.dead_letters.labels(reason=str(error.reason)).inc()
-        self.metrics.events_out.labels(topic=t.DEADLETTER).inc()
+        self.metrics.count_out(t.DEADLETTER)
         log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset,
                     error.reason)
 
@@ -140,7 +140,7 @@ class EventHandlers:
     # --- per topic ----------------------------------------------------------------
     def _accept(self, event: EventT) -> object | None:
         """The decoded event, or None after dead-lettering a record that is not valid."""
-        self.metrics.events_in.labels(topic=event.message.topic).inc()
+        self.metrics.count_in(event.message.topic)
         try:
             return self._decode(event)
         except InvalidEvent as exc:
@@ -179,7 +179,7 @@ class EventHandlers:
     async def on_catalog(self, event: EventT) -> None:
         key = event.message.key
         if event.value is None and key:  # a tombstone: the item left the catalog
-            self.metrics.events_in.labels(topic=t.CATALOG).inc()
+            self.metrics.count_in(t.CATALOG)
             item_id = key.decode("utf-8", errors="replace")
             self.tables.catalog.pop(item_id, None)
             self.catalog_cache.put(item_id, None)

@@ -36,6 +36,21 @@ class WorkerMetrics:
                                  buckets=LATENCY_BUCKETS, registry=r)
         self.table_rows = Gauge("shopstream_table_rows", "rows in a table on this worker",
                                 ["table"], registry=r)
+        # a labelled child costs ~1.5 µs to look up and ~0.3 µs to count: keep them
+        self._in: dict[str, Counter] = {}
+        self._out: dict[str, Counter] = {}
+
+    def count_in(self, topic: str, n: int = 1) -> None:
+        child = self._in.get(topic)
+        if child is None:
+            child = self._in[topic] = self.events_in.labels(topic=topic)
+        child.inc(n)
+
+    def count_out(self, topic: str, n: int = 1) -> None:
+        child = self._out.get(topic)
+        if child is None:
+            child = self._out[topic] = self.events_out.labels(topic=topic)
+        child.inc(n)
 
     def track_table(self, name: str, size: Callable[[], int],
                     max_age_s: float = TABLE_SIZE_MAX_AGE_S) -> None:

@@ -122,7 +122,7 @@ class ModelStage:
         key = event.user_id.encode()
         self.sink.put_row(self.tables.last_recs, event.user_id, raw, record)
         self.sink.send(t.RECS, key, raw)
-        self.metrics.events_out.labels(topic=t.RECS).inc()
+        self.metrics.count_out(t.RECS)
         self.metrics.latency.observe(max(0, emitted - event.ts) / 1000)
         for ad in result.ads:
             allowed = self._cap(cap_key(event.user_id, ad.campaign_id), ad.campaign_id,
@@ -134,7 +134,7 @@ class ModelStage:
                 segment=ad.segment, model_version=result.model_version,
                 trigger_event_id=event.event_id, event_ts=event.ts, emitted_ts=emitted)
             self.sink.send(t.ADS, key, encode(target))
-            self.metrics.events_out.labels(topic=t.ADS).inc()
+            self.metrics.count_out(t.ADS)
 
     def _cap(self, key: str, campaign_id: str, score: float, now: int,
              record: EventT) -> bool:
