@@ -65,7 +65,11 @@ class Settings(BaseSettings):
         description="actors taking micro-batches of views and clicks (one scores, one reads)",
     )
     producer_linger_ms: float = Field(
-        2.0, ge=0, description="how long the worker's producer gathers records per request"
+        2.0, ge=0, description="how long the worker gathers output records per request"
+    )
+    changelog_linger_ms: float = Field(
+        100.0, ge=0,
+        description="how long the worker gathers table changelog records per request",
     )
     producer_buffer_messages: int = Field(
         10_000, ge=1, description="catalog-table writes Faust buffers before the stream waits"

@@ -17,7 +17,7 @@ from streams.catalog import CatalogCache
 from streams.handlers import EventHandlers, InferenceStage, NoInference
 from streams.metrics import WorkerMetrics
 from streams.recommend import ModelStage
-from streams.sink import KafkaSink, make_sink_producer
+from streams.sink import make_sink
 from streams.tables import create_tables
 from streams.views import add_views
 
@@ -70,7 +70,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     metrics = WorkerMetrics()
     catalog_cache = CatalogCache()
     tables = create_tables(app, settings, on_catalog_change=catalog_cache.on_changelog_event)
-    sink = KafkaSink(make_sink_producer(settings))
+    sink = make_sink(settings)
     sink.flush_with(app.producer)
     for table in tables.user_tables() + (tables.ad_caps,):
         sink.add_table(table)

@@ -18,6 +18,13 @@ changelog record goes to the partition of the event that caused it, which is
 the partition whose store holds the row (see ARCHITECTURE.md, "Pitfalls"), and the stores'
 persisted changelog offsets advance once per flush, so a restart replays only what came
 after them.
+
+Two librdkafka producers share that work: outputs and dead letters go out after a couple of
+milliseconds (``producer_linger_ms``), changelog rows after up to ``changelog_linger_ms``.
+librdkafka sends one partition per produce request, and each event touches a partition of
+three topics, so on live traffic (a few events per partition per millisecond at most) most
+requests carried one or two records; the broker's CPU went into requests, not records. The
+rows matter only at the next flush (a commit, a rebalance, a stop), which sends them at once.
 """
 
 from __future__ import annotations
@@ -56,20 +63,31 @@ class DeliveryError(RuntimeError):
     """Records the broker did not take; the worker stops so they are processed again."""
 
 
-def make_sink_producer(settings: Settings) -> Producer:
+def make_sink_producer(settings: Settings, role: str = "out",
+                       linger_ms: float | None = None) -> Producer:
     return Producer({
         "bootstrap.servers": settings.kafka_bootstrap,
-        "client.id": f"{settings.app_id}-sink",
+        "client.id": f"{settings.app_id}-sink-{role}",
         "partitioner": "murmur2_random",  # as aiokafka and Java clients hash keys
         "enable.idempotence": True,  # no duplicates or reordering from the client's retries
-        "linger.ms": settings.producer_linger_ms,
+        "linger.ms": settings.producer_linger_ms if linger_ms is None else linger_ms,
         "socket.nagle.disable": True,  # flush() waits on small requests: send them now
     })
 
 
+def make_sink(settings: Settings) -> KafkaSink:
+    """Outputs on a producer that sends within ``producer_linger_ms``, rows on one that
+    gathers them for up to ``changelog_linger_ms``."""
+    return KafkaSink(make_sink_producer(settings),
+                     make_sink_producer(settings, "rows", settings.changelog_linger_ms))
+
+
 class KafkaSink:
-    def __init__(self, producer: Producer, flush_timeout_s: float = 120.0) -> None:
-        self.producer = producer
+    def __init__(self, producer: Producer, rows_producer: Producer | None = None,
+                 flush_timeout_s: float = 120.0) -> None:
+        self.producer = producer  # outputs and dead letters
+        self.rows_producer = producer if rows_producer is None else rows_producer
+        self._producers = tuple({id(p): p for p in (producer, self.rows_producer)}.values())
         self.flush_timeout_s = flush_timeout_s
         self._stores: dict[str, Any] = {}  # changelog topic -> the table's store
         self._delivered: dict[tuple[str, int], int] = {}  # changelog tp -> last offset
@@ -92,19 +110,24 @@ class KafkaSink:
 
     def poll(self) -> None:
         """Serve delivery reports that are ready (cheap; keeps their queue short)."""
-        self.producer.poll(0)
+        for producer in self._producers:
+            producer.poll(0)
 
     def send(self, topic: str, key: bytes | None, value: bytes | None,
              partition: int | None = None) -> None:
-        """Queue one record (keyed records are placed by murmur2 unless a partition is given)."""
+        """Queue one output record (keyed records are placed by murmur2 unless a partition
+        is given)."""
+        self._produce(self.producer, topic, key, value, -1 if partition is None else partition)
+
+    def _produce(self, producer: Producer, topic: str, key: bytes | None, value: bytes | None,
+                 partition: int) -> None:
         while True:
             try:
-                self.producer.produce(topic, value, key,
-                                      partition=-1 if partition is None else partition,
-                                      on_delivery=self._on_delivery)
+                producer.produce(topic, value, key, partition=partition,
+                                 on_delivery=self._on_delivery)
                 return
             except BufferError:  # the local queue is full: let the client send some
-                self.producer.poll(0.05)
+                producer.poll(0.05)
 
     def get_row(self, table: TableT, key: str, event: EventT) -> bytes | None:
         with in_event(event):
@@ -123,7 +146,7 @@ class KafkaSink:
             else:
                 with suppress(KeyError):
                     del store[key]
-        self.send(topic, raw_key, value, partition=event.message.partition)
+        self._produce(self.rows_producer, topic, raw_key, value, event.message.partition)
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         # called from whichever thread polls the producer (the flush thread)
@@ -139,8 +162,7 @@ class KafkaSink:
     async def flush(self) -> None:
         """Wait until every queued record is acknowledged; raise DeliveryError if any failed."""
         loop = asyncio.get_running_loop()
-        remaining = await loop.run_in_executor(self._pool, self.producer.flush,
-                                               self.flush_timeout_s)
+        remaining = await loop.run_in_executor(self._pool, self._flush_all)
         delivered, self._delivered = self._delivered, {}
         for (topic, partition), offset in delivered.items():
             self._stores[topic].set_persisted_offset(TP(topic, partition), offset)
@@ -150,9 +172,14 @@ class KafkaSink:
                                 f"{self.flush_timeout_s:.0f} s, {len(errors)} refused: "
                                 f"{errors[:3]}")
 
+    def _flush_all(self) -> int:
+        """Records still undelivered after flushing both producers (flush() sends what
+        lingers at once)."""
+        return sum(p.flush(self.flush_timeout_s) for p in self._producers)
+
     def close(self) -> None:
         """Deliver what is queued (the worker is stopping). The flush thread stays: Faust
         flushes its producer, and so this sink, once more after this."""
-        remaining = self.producer.flush(self.flush_timeout_s)
+        remaining = self._flush_all()
         if remaining:
             log.error("%d records were not delivered before the worker stopped", remaining)

@@ -130,3 +130,15 @@ def test_fausts_last_flush_still_works_after_the_sink_closed():
     sink.send("recs.users", b"u0", b"{}")
     asyncio.run(sink.flush())
     assert not producer._pending
+
+
+def test_rows_and_outputs_go_through_their_own_producers_and_flush_waits_for_both(table):
+    outputs, rows = FakeProducer(), FakeProducer()
+    sink = KafkaSink(outputs, rows)  # type: ignore[arg-type]
+    sink.add_table(table)
+    sink.put_row(table, "user-1", b"\x00state", record(partition=2))
+    sink.send("recs.users", b"user-1", b"{}")
+    assert [r[0] for r in rows.records] == [table.changelog_topic.get_topic_name()]
+    assert [r[0] for r in outputs.records] == ["recs.users"]
+    asyncio.run(sink.flush())
+    assert not rows._pending and not outputs._pending
