@@ -84,22 +84,25 @@ def metric(port: int, pattern: str) -> float:
     return sum(float(v) for v in re.findall(pattern, text, re.M))
 
 
-def events_in(port: int) -> float:
-    return metric(port, r"^shopstream_events_in_total\{[^}]*\} (\S+)$")
+def events_in(ports: list[int]) -> float:
+    return sum(metric(port, r"^shopstream_events_in_total\{[^}]*\} (\S+)$") for port in ports)
 
 
-def users_per_model_call(port: int) -> float:
-    calls = metric(port, r"^shopstream_batch_size_count (\S+)$")
-    return metric(port, r"^shopstream_batch_size_sum (\S+)$") / calls if calls else 0.0
+def users_per_model_call(ports: list[int]) -> float:
+    calls = sum(metric(port, r"^shopstream_batch_size_count (\S+)$") for port in ports)
+    users = sum(metric(port, r"^shopstream_batch_size_sum (\S+)$") for port in ports)
+    return users / calls if calls else 0.0
 
 
-def start_worker(settings: Settings, models: Path, log: Path, profile: Path | None = None,
-                 extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
+def start_worker(settings: Settings, models: Path, log: Path, app_id: str,
+                 profile: Path | None = None, extra_env: dict[str, str] | None = None
+                 ) -> tuple[subprocess.Popen, int]:
+    """One `shopstream worker` process; workers given the same ``app_id`` share the work."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPSTREAM_")}
     env.update({"SHOPSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-                "SHOPSTREAM_APP_ID": f"bench{uuid.uuid4().hex[:6]}",
-                "SHOPSTREAM_WORKER_DATA_DIR": str(log.parent / "worker"),
+                "SHOPSTREAM_APP_ID": app_id,
+                "SHOPSTREAM_WORKER_DATA_DIR": str(log.with_suffix(".data")),
                 "SHOPSTREAM_WEB_PORT": str(port), "SHOPSTREAM_MODEL_DIR": str(models),
                 "SHOPSTREAM_LOG_LEVEL": "warning", **(extra_env or {})})
     prefix = ["-m", "cProfile", "-o", str(profile)] if profile else []
@@ -112,35 +115,40 @@ def start_worker(settings: Settings, models: Path, log: Path, profile: Path | No
     return proc, port
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(*pids: int) -> float:
+    """User + system CPU time the processes have used so far (from /proc)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_per_event(pids: dict[str, int], start: dict[str, float], events: int
-                  ) -> dict[str, float]:
-    """µs of CPU per event each process used since ``start`` (a snapshot of cpu_seconds)."""
-    return {name: (cpu_seconds(pid) - start[name]) / events * 1e6 for name, pid in pids.items()}
+Pids = dict[str, tuple[int, ...]]  # a name -> its processes (the workers count together)
 
 
-def drain_rate(port: int, n: int, pids: dict[str, int],
+def cpu_per_event(pids: Pids, start: dict[str, float], events: int) -> dict[str, float]:
+    """µs of CPU per event each name's processes used since ``start`` (from cpu_seconds)."""
+    return {name: (cpu_seconds(*ps) - start[name]) / events * 1e6 for name, ps in pids.items()}
+
+
+def drain_rate(ports: list[int], n: int, pids: Pids,
                timeout: float = 600) -> tuple[float, dict[str, float]]:
     """Events/s from the first consumed record until ``n`` were consumed, and the CPU time
     (µs per event) each of ``pids`` used meanwhile."""
     deadline = time.monotonic() + timeout
-    while events_in(port) == 0:
+    while events_in(ports) == 0:
         time.sleep(0.05)
     start = time.monotonic()
-    cpu_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    while (seen := events_in(port)) < n:
+    cpu_start = {name: cpu_seconds(*ps) for name, ps in pids.items()}
+    while (seen := events_in(ports)) < n:
         if time.monotonic() > deadline:
             raise SystemExit(f"worker consumed only {seen} of {n} events in {timeout}s")
         time.sleep(0.25)  # each scrape costs the worker a little
     return n / (time.monotonic() - start), cpu_per_event(pids, cpu_start, n)
 
 
-def paced_latency(settings: Settings, rate: float, seconds: float, pids: dict[str, int],
+def paced_latency(settings: Settings, rate: float, seconds: float, pids: Pids,
                   linger_ms: float) -> tuple[list[float], dict[str, float]]:
     """Send views at ``rate``/s for ``seconds``; latencies (ms) of the recommendations and
     the CPU time (µs per event) each of ``pids`` used while they were sent."""
@@ -152,7 +160,7 @@ def paced_latency(settings: Settings, rate: float, seconds: float, pids: dict[st
     # in the latency, since an event's ts is taken before it is produced)
     producer = make_producer(settings, **{"linger.ms": linger_ms})
     pairs = sessions(DEFAULT_DATA, int(rate * seconds))
-    cpu_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    cpu_start = {name: cpu_seconds(*ps) for name, ps in pids.items()}
     start = time.monotonic()
     for i, (user, item) in enumerate(pairs):
         wait = start + i / rate - time.monotonic()
@@ -214,6 +222,8 @@ def main() -> None:
     parser.add_argument("--producer-linger-ms", type=float, default=5.0,
                         help="linger of the latency run's event producer (default 5, as "
                         "librdkafka's; 0 sends each event in a request of its own)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes sharing the topics' partitions (default 1)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a worker setting, e.g. --set ort_threads=1 (repeatable)")
     args = parser.parse_args()
@@ -230,7 +240,7 @@ def main() -> None:
                              kafka_data_dir=tmp / "kafka", local_dir=REPO / ".local")
     broker = LocalKafka(settings)
     broker.up()
-    worker = None
+    workers: list[subprocess.Popen] = []
     try:
         create_topics(settings)
         models, model_name = ((tmp / "none", "none") if args.no_model else model_dir(tmp))
@@ -258,12 +268,20 @@ def main() -> None:
         print(f"consume-only Faust agent: {base_rate:,.0f} events/s; CPU per event: agent "
               f"{base_cpu['consume_only']:.0f} µs, broker at most {base_cpu['broker']:.0f} µs")
 
-        worker, port = start_worker(settings, models, tmp / "worker.log", args.profile, extra_env)
-        # this process scrapes the worker's metrics, then sends the paced load
-        pids = {"worker": worker.pid, "broker": broker_pid, "bench": os.getpid()}
-        worker_rate, cpu = drain_rate(port, args.events, pids)
-        drain_batch = users_per_model_call(port)
-        print(f"shopstream worker:        {worker_rate:,.0f} events/s "
+        app_id = f"bench{uuid.uuid4().hex[:6]}"
+        ports = []
+        for i in range(args.workers):
+            worker, port = start_worker(settings, models, tmp / f"worker{i}.log", app_id,
+                                        args.profile if i == 0 else None, extra_env)
+            workers.append(worker)
+            ports.append(port)
+        # this process scrapes the workers' metrics, then sends the paced load
+        pids = {"worker": tuple(w.pid for w in workers), "broker": (broker_pid,),
+                "bench": (os.getpid(),)}
+        worker_rate, cpu = drain_rate(ports, args.events, pids)
+        drain_batch = users_per_model_call(ports)
+        name = "shopstream worker" if args.workers == 1 else f"{args.workers} workers"
+        print(f"{name + ':':26s}{worker_rate:,.0f} events/s "
               f"({worker_rate / base_rate:.2f} of the baseline); CPU per event: "
               f"worker {cpu['worker']:.0f} µs, broker {cpu['broker']:.0f} µs; "
               f"{drain_batch:.0f} users per model call")
@@ -274,6 +292,7 @@ def main() -> None:
         lat = np.array(latencies) if latencies else np.array([np.nan])
         result = {
             "model": model_name, "events": args.events, "settings": extra_env,
+            "workers": args.workers,
             "event_producer_linger_ms": args.producer_linger_ms,
             "consume_only_events_per_s": base_rate, "worker_events_per_s": worker_rate,
             "ratio": worker_rate / base_rate, "latency_rate_events_per_s": half,
@@ -294,8 +313,9 @@ def main() -> None:
         print(f"wrote {RESULTS / 'worker.json'} and worker.png")
         finished = True
     finally:
-        if worker is not None:
+        for worker in workers:
             worker.send_signal(signal.SIGTERM)
+        for worker in workers:
             worker.wait(60)
         broker.down()
         if finished:  # the broker's data and the worker's stores: tens of MB a run
