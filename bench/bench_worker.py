@@ -222,6 +222,8 @@ def main() -> None:
     parser.add_argument("--producer-linger-ms", type=float, default=5.0,
                         help="linger of the latency run's event producer (default 5, as "
                         "librdkafka's; 0 sends each event in a request of its own)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temp folder (worker logs, stores, the broker's data)")
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes sharing the topics' partitions (default 1)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -318,10 +320,11 @@ def main() -> None:
         for worker in workers:
             worker.wait(60)
         broker.down()
-        if finished:  # the broker's data and the worker's stores: tens of MB a run
+        # the broker's data and the workers' stores: tens of MB a run
+        if finished and not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
-            print(f"kept {tmp} (worker.log, the broker's data) for a look", file=sys.stderr)
+            print(f"kept {tmp} (worker logs, the broker's data) for a look", file=sys.stderr)
 
 
 if __name__ == "__main__":
