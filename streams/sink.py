@@ -87,7 +87,8 @@ class KafkaSink:
                  flush_timeout_s: float = 120.0) -> None:
         self.producer = producer  # outputs and dead letters
         self.rows_producer = producer if rows_producer is None else rows_producer
-        self._producers = tuple({id(p): p for p in (producer, self.rows_producer)}.values())
+        self._producers = ((producer,) if self.rows_producer is producer
+                           else (producer, self.rows_producer))
         self.flush_timeout_s = flush_timeout_s
         self._stores: dict[str, Any] = {}  # changelog topic -> the table's store
         self._delivered: dict[tuple[str, int], int] = {}  # changelog tp -> last offset
