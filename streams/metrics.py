@@ -41,15 +41,16 @@ class WorkerMetrics:
         self._out: dict[str, Counter] = {}
 
     def count_in(self, topic: str, n: int = 1) -> None:
-        child = self._in.get(topic)
-        if child is None:
-            child = self._in[topic] = self.events_in.labels(topic=topic)
-        child.inc(n)
+        self._count(self._in, self.events_in, topic, n)
 
     def count_out(self, topic: str, n: int = 1) -> None:
-        child = self._out.get(topic)
+        self._count(self._out, self.events_out, topic, n)
+
+    @staticmethod
+    def _count(children: dict[str, Counter], counter: Counter, topic: str, n: int) -> None:
+        child = children.get(topic)
         if child is None:
-            child = self._out[topic] = self.events_out.labels(topic=topic)
+            child = children[topic] = counter.labels(topic=topic)
         child.inc(n)
 
     def track_table(self, name: str, size: Callable[[], int],

@@ -22,7 +22,7 @@ after them.
 Two librdkafka producers share that work: outputs and dead letters go out after a couple of
 milliseconds (``producer_linger_ms``), changelog rows after up to ``changelog_linger_ms``.
 librdkafka sends one partition per produce request, and each event touches a partition of
-three topics, so on live traffic (a few events per partition per millisecond at most) most
+three topics, so on live traffic (under one event per partition per millisecond) most
 requests carried one or two records; the broker's CPU went into requests, not records. The
 rows matter only at the next flush (a commit, a rebalance, a stop), which sends them at once.
 """
