@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -174,9 +175,10 @@ class KafkaSink:
                                 f"{errors[:3]}")
 
     def _flush_all(self) -> int:
-        """Records still undelivered after flushing both producers (flush() sends what
-        lingers at once)."""
-        return sum(p.flush(self.flush_timeout_s) for p in self._producers)
+        """Records still undelivered after flushing both producers within one
+        ``flush_timeout_s`` (flush() sends what lingers at once)."""
+        deadline = time.monotonic() + self.flush_timeout_s
+        return sum(p.flush(max(0.0, deadline - time.monotonic())) for p in self._producers)
 
     def close(self) -> None:
         """Deliver what is queued (the worker is stopping). The flush thread stays: Faust
