@@ -39,6 +39,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
+from faust.stores.rocksdb import Store as RocksDBStore
 
 # Faust keeps the event being handled in this context variable; its tables and RocksDB
 # stores read it to pick the partition (there is no public setter).
@@ -142,13 +143,20 @@ class KafkaSink:
         topic = table.changelog_topic.get_topic_name()
         store = self._stores[topic]  # Faust's value codecs pass bytes through as they are
         raw_key = store._encode_key(key)  # the table's key codec, as Faust's reads use it
-        with in_event(event):
-            if value is not None:
-                store[key] = value
-            else:
-                with suppress(KeyError):
-                    del store[key]
-        self._produce(self.rows_producer, topic, raw_key, value, event.message.partition)
+        partition = event.message.partition
+        if value is not None and isinstance(store, RocksDBStore):
+            # what Faust's own write does, without its second key encoding and the event
+            # context (~4 of its ~7 us, and every event writes two rows)
+            store._db_for_partition(partition).put(raw_key, value)
+            store._key_index[raw_key] = partition
+        else:
+            with in_event(event):
+                if value is not None:
+                    store[key] = value
+                else:
+                    with suppress(KeyError):
+                        del store[key]
+        self._produce(self.rows_producer, topic, raw_key, value, partition)
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         # called from whichever thread polls the producer (the flush thread)

@@ -142,3 +142,23 @@ def test_rows_and_outputs_go_through_their_own_producers_and_flush_waits_for_bot
     assert [r[0] for r in outputs.records] == ["recs.users"]
     asyncio.run(sink.flush())
     assert not rows._pending and not outputs._pending
+
+
+def test_a_row_in_a_rocksdb_store_is_where_fausts_reads_look_for_it(tmp_path):
+    # the sink writes RocksDB rows itself; Faust's reads (with and without an event) and a
+    # delete through the sink must see them in the event's partition
+    from streams.sink import in_event
+
+    app = faust.App("sink-rocks", store="rocksdb://", datadir=str(tmp_path))
+    table = app.Table("rows", partitions=4, key_type=str, value_type=bytes)
+    sink = KafkaSink(FakeProducer())  # type: ignore[arg-type]
+    sink.add_table(table)
+    sink.put_row(table, "user-1", b"\x00state", record(partition=3))
+    assert table.data._db_for_partition(3).get(table.data._encode_key("user-1")) == b"\x00state"
+    assert table.data._db_for_partition(1).get(table.data._encode_key("user-1")) is None
+    with in_event(record(partition=3)):  # type: ignore[arg-type]
+        assert table.data.get("user-1") == b"\x00state"
+    assert table.data.get("user-1") == b"\x00state"  # no event: found through its index
+    sink.put_row(table, "user-1", None, record(partition=3))
+    with in_event(record(partition=3)):  # type: ignore[arg-type]
+        assert table.data.get("user-1") is None
