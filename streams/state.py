@@ -58,7 +58,8 @@ class UserState:
     """Everything kept about one user. Build with ``UserState(limits)``; mutate by ``apply``."""
 
     __slots__ = ("limits", "window", "seen", "_seen_set", "bought", "events_total",
-                 "last_ts", "session_count", "session_start_ms", "session_events")
+                 "last_ts", "session_count", "session_start_ms", "session_events",
+                 "codec_memo")
 
     def __init__(self, limits: StateLimits) -> None:
         self.limits = limits
@@ -71,6 +72,7 @@ class UserState:
         self.session_count = 0
         self.session_start_ms = 0
         self.session_events = 0
+        self.codec_memo: object = None  # streams.state_codec's, to re-encode only what changed
 
     def has_seen(self, event_id: str) -> bool:
         return event_key(event_id) in self._seen_set
