@@ -1,23 +1,30 @@
 """An asyncio micro-batcher: gather scoring requests, run them as one batch off the loop.
 
 Requests are ``(user_id, window)``. A batch closes when it holds ``max_batch`` distinct
-users or when its first request has waited ``max_wait_s``, so a lone request on an idle
-batcher is scored after at most the max wait. One batch is scored at a time, in a thread
-executor; while it runs, new requests keep gathering, so under load batches grow by
-themselves (up to ``max_batch``) instead of queueing up small. Several requests for one
-user in the batch being gathered become one row: the latest window wins and every waiter
-gets that row's result.
+users, when its first request has waited ``max_wait_s`` (so a lone request on an idle
+batcher is scored after at most the max wait), or when the caller flushes. Several
+requests for one user in the batch being gathered become one row: the latest window wins
+and every waiter gets that row's result.
+
+Closed batches are scored one at a time, in order, by a scoring thread that takes the next
+one as soon as it is done with the last; results come back to the event loop. The thread
+does not wait for the loop in between: a loop busy with a long handler would otherwise
+hold the next batch back, and the model would sit idle exactly while the loop works (seen
+in the worker: no overlap at all between handlers and inference). While batches are being
+scored, a gathering batch only closes on size or flush, so under load batches grow by
+themselves (up to ``max_batch``) instead of queueing up small.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +34,42 @@ R = TypeVar("R")  # what a user gets back
 ScoreBatch = Callable[[Sequence[tuple[str, W]]], Sequence[R]]
 
 
+class _Ticket(Generic[R]):
+    """One caller's wait: a future for one result (``submit``) or a list (``submit_many``)."""
+
+    __slots__ = ("future", "results", "left", "single")
+
+    def __init__(self, future: asyncio.Future[Any], size: int, single: bool) -> None:
+        self.future = future
+        self.results: list[R | None] = [None] * size
+        self.left = size
+        self.single = single
+
+    def put(self, index: int, result: R) -> None:
+        if self.future.done():  # the caller cancelled its wait, or a batch failed
+            return
+        self.results[index] = result
+        self.left -= 1
+        if not self.left:
+            self.future.set_result(self.results[0] if self.single else self.results)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+
 @dataclass
 class _Pending(Generic[W, R]):
     window: W
-    waiters: list[asyncio.Future[R]] = field(default_factory=list)
+    waiters: list[tuple[_Ticket[R], int]] = field(default_factory=list)
+
+
+Batch = dict[str, _Pending[W, R]]
 
 
 class MicroBatcher(Generic[W, R]):
-    """``await batcher.submit(user_id, window)`` returns that user's result.
+    """``await batcher.submit(user_id, window)`` returns that user's result;
+    ``await batcher.submit_many(rows)`` the results of several, in order, with one wait.
 
     ``score_batch`` receives ``[(user_id, window), ...]`` (distinct users) and returns one
     result per row, in order. It runs in ``executor`` (a one-thread pool by default), one
@@ -50,30 +85,50 @@ class MicroBatcher(Generic[W, R]):
         self.max_wait_s = max_wait_s
         self._own_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="inference")
-        self._pending: dict[str, _Pending[W, R]] = {}  # the batch being gathered
-        self._closed: deque[dict[str, _Pending[W, R]]] = deque()  # full ones, waiting
+        self._pending: Batch[W, R] = {}  # the batch being gathered
         self._timer: asyncio.TimerHandle | None = None
         self._due = False
-        self._task: asyncio.Task[None] | None = None
+        # Closed batches, handed to the scoring thread: both sides take the lock to look
+        # at them and at whether the thread is running.
+        self._lock = threading.Lock()
+        self._closed: deque[Batch[W, R]] = deque()
+        self._scoring = False
+        self._in_flight = 0  # closed batches whose results have not reached the loop yet
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.batches = 0  # batches scored (for metrics and tests)
         self.rows = 0  # rows scored after coalescing
 
     def submit(self, user_id: str, window: W) -> asyncio.Future[R]:
         """Queue a request; the returned future resolves with the user's result."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[R] = loop.create_future()
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._add(user_id, window, _Ticket(future, 1, single=True), 0)
+        self._kick()
+        return future
+
+    def submit_many(self, rows: Sequence[tuple[str, W]]) -> asyncio.Future[list[R]]:
+        """Queue several requests; the future resolves with their results, in order."""
+        future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
+        if not rows:
+            future.set_result([])
+            return future
+        ticket: _Ticket[R] = _Ticket(future, len(rows), single=False)
+        for index, (user_id, window) in enumerate(rows):
+            self._add(user_id, window, ticket, index)
+        self._kick()
+        return future
+
+    def _add(self, user_id: str, window: W, ticket: _Ticket[R], index: int) -> None:
         pending = self._pending.get(user_id)
         if pending is None:
-            self._pending[user_id] = _Pending(window, [future])
+            self._pending[user_id] = _Pending(window, [(ticket, index)])
         else:
             pending.window = window  # the latest window wins
-            pending.waiters.append(future)
+            pending.waiters.append((ticket, index))
         if len(self._pending) >= self.max_batch:
             self._close()
         elif self._timer is None and not self._due:
-            self._timer = loop.call_later(self.max_wait_s, self._expire)
-        self._kick()
-        return future
+            self._timer = asyncio.get_running_loop().call_later(self.max_wait_s, self._expire)
 
     def flush(self) -> None:
         """Close the batch being gathered now and score it as soon as the scorer is free.
@@ -95,55 +150,67 @@ class MicroBatcher(Generic[W, R]):
             self._timer = None
         self._due = False
         if self._pending:
-            self._closed.append(self._pending)
-            self._pending = {}
+            batch, self._pending = self._pending, {}
+            self._in_flight += 1
+            self._idle.clear()
+            with self._lock:
+                self._closed.append(batch)
 
     def _kick(self) -> None:
-        """Start the next batch if the scorer is free and a batch is ready."""
-        if self._task is not None:
-            return
-        if not self._closed and self._pending and self._due:
+        """Start the scoring thread if it is not running and a batch is ready for it."""
+        with self._lock:
+            if self._scoring:
+                return
+            due_and_idle = not self._closed and self._pending and self._due
+        if due_and_idle:
             self._close()
-        if not self._closed:
-            return
-        batch = self._closed.popleft()
-        self._task = asyncio.get_running_loop().create_task(self._run(batch))
-        self._task.add_done_callback(self._done)
+        with self._lock:
+            if self._scoring or not self._closed:
+                return
+            self._scoring = True  # only the loop sets it, only the thread clears it
+        self._executor.submit(self._score_closed, asyncio.get_running_loop())
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._task = None
-        self._kick()
+    def _score_closed(self, loop: asyncio.AbstractEventLoop) -> None:
+        """In the scoring thread: score closed batches until there are none."""
+        while True:
+            with self._lock:
+                if not self._closed:
+                    self._scoring = False
+                    break
+                batch = self._closed.popleft()
+            rows = [(user, p.window) for user, p in batch.items()]
+            outcome: Sequence[R] | BaseException
+            try:
+                outcome = self._score(rows)
+                if len(outcome) != len(rows):
+                    raise RuntimeError(f"scorer returned {len(outcome)} results for "
+                                       f"{len(rows)}")
+            except Exception as exc:
+                log.exception("scoring a batch of %d users failed", len(rows))
+                outcome = exc
+            loop.call_soon_threadsafe(self._deliver, batch, outcome)
+        # a due batch may have been left for the thread to find free
+        loop.call_soon_threadsafe(self._kick)
 
-    async def _run(self, batch: dict[str, _Pending[W, R]]) -> None:
-        rows = [(user, p.window) for user, p in batch.items()]
-        loop = asyncio.get_running_loop()
-        try:
-            results = await loop.run_in_executor(self._executor, self._score, rows)
-            if len(results) != len(rows):
-                raise RuntimeError(f"scorer returned {len(results)} results for {len(rows)}")
-        except Exception as exc:
-            log.exception("scoring a batch of %d users failed", len(rows))
+    def _deliver(self, batch: Batch[W, R], results: Sequence[R] | BaseException) -> None:
+        self._in_flight -= 1
+        if not self._in_flight:
+            self._idle.set()
+        if isinstance(results, BaseException):
             for p in batch.values():
-                for waiter in p.waiters:
-                    if not waiter.done():
-                        waiter.set_exception(exc)
+                for ticket, _ in p.waiters:
+                    ticket.fail(results)
             return
         self.batches += 1
-        self.rows += len(rows)
+        self.rows += len(batch)
         for p, result in zip(batch.values(), results, strict=True):
-            for waiter in p.waiters:
-                if not waiter.done():  # a caller may have cancelled its wait
-                    waiter.set_result(result)
+            for ticket, index in p.waiters:
+                ticket.put(index, result)
 
     async def drain(self) -> None:
-        """Score everything queued now and wait until the scorer is idle."""
+        """Score everything queued now and wait until its results are delivered."""
         self.flush()
-        while self._task is not None or self._closed:
-            if self._task is not None:
-                await asyncio.gather(self._task, return_exceptions=True)
-            else:
-                self._kick()
-            await asyncio.sleep(0)
+        await self._idle.wait()
 
     async def aclose(self) -> None:
         await self.drain()

@@ -11,7 +11,6 @@ event publishes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -86,21 +85,22 @@ class ModelStage:
         return self.recommender(rows)
 
     async def on_updates(self, updates: Sequence[Update]) -> None:
-        waiting = []
+        requests, mine = [], []
         for update in updates:
             event, state = update.event, update.state
             self._popular_events.append((event.item_id, event.ts / 1000))
-            mine = (event.ts, event.event_id)
-            if mine >= self._newest.get(event.user_id, mine):
-                self._newest[event.user_id] = mine
-            request = UserRequest(window=[(i.item_id, i.code) for i in state.window],
-                                  bought=frozenset(state.bought))
-            waiting.append((update, mine, self.batcher.submit(event.user_id, request)))
+            key = (event.ts, event.event_id)
+            if key >= self._newest.get(event.user_id, key):
+                self._newest[event.user_id] = key
+            mine.append(key)
+            requests.append((event.user_id,
+                             UserRequest(window=[(i.item_id, i.code) for i in state.window],
+                                         bought=frozenset(state.bought))))
+        results = self.batcher.submit_many(requests)
         self.batcher.flush()  # the batch is already gathered: no second wait
-        results = await asyncio.gather(*(future for _, _, future in waiting))
-        for (update, mine, _), result in zip(waiting, results, strict=True):
+        for update, key, result in zip(updates, mine, await results, strict=True):
             user = update.event.user_id
-            if self._newest.get(user) != mine:
+            if self._newest.get(user) != key:
                 continue  # a newer event of this user publishes, or the user was erased
             del self._newest[user]
             self._publish(update, result)

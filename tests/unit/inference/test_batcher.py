@@ -152,3 +152,52 @@ def test_requests_gather_while_a_batch_is_scored_instead_of_queueing_small():
 
     scorer = asyncio.run(main())
     assert [len(b) for b in scorer.batches] == [1, 5]
+
+
+def test_submit_many_resolves_once_with_every_result_in_order():
+    async def main():
+        scorer = Recorder()
+        batcher = MicroBatcher(scorer, max_batch=3, max_wait_s=30.0)
+        many = batcher.submit_many([("a", "1"), ("b", "1"), ("a", "2"), ("c", "1"), ("d", "1")])
+        batcher.flush()
+        results = await asyncio.wait_for(many, timeout=5)
+        empty = await batcher.submit_many([])
+        await batcher.aclose()
+        return scorer, results, empty
+
+    scorer, results, empty = asyncio.run(main())
+    # a, b, c filled the first batch (a's window was replaced before it closed)
+    assert scorer.batches == [[("a", "2"), ("b", "1"), ("c", "1")], [("d", "1")]]
+    assert results == ["a:2", "b:1", "a:2", "c:1", "d:1"]
+    assert empty == []
+
+
+def test_the_scoring_thread_takes_the_next_batch_while_the_loop_is_busy():
+    # the loop closes two batches and then runs a long handler without awaiting: both are
+    # scored meanwhile, not the second only once the loop comes back
+    class Clocked(Recorder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.started: list[float] = []
+
+        def __call__(self, rows):
+            self.started.append(time.monotonic())
+            time.sleep(0.05)
+            return super().__call__(rows)
+
+    async def main():
+        scorer = Clocked()
+        batcher = MicroBatcher(scorer, max_batch=256, max_wait_s=30.0)
+        first = batcher.submit("a", "w")
+        batcher.flush()
+        second = batcher.submit("b", "w")
+        batcher.flush()
+        time.sleep(0.4)  # the loop is busy: nothing gets delivered or started by it
+        busy_until = time.monotonic()
+        results = await asyncio.wait_for(asyncio.gather(first, second), timeout=5)
+        await batcher.aclose()
+        return scorer, busy_until, results
+
+    scorer, busy_until, results = asyncio.run(main())
+    assert results == ["a:w", "b:w"]
+    assert len(scorer.started) == 2 and scorer.started[1] < busy_until
