@@ -151,11 +151,13 @@ def explain_encoded(picks: Sequence[Sequence[Candidate]], item_seq: np.ndarray,
         several = (known & (item_seq != item_seq[:, -1:])).any(axis=1)  # distinct items > 1
         sims[(cand_idx[:, :, None] == item_seq[:, None, :]) & several[:, None, None]] = -2.0
         nearest = sims.argmax(axis=2)  # [B, C]: a position in the window
-        same = item_seq[:, :, None] == item_seq[:, None, :]
-        strongest = np.where(same, event_type[:, None, :], 0).max(axis=2)  # [B, W]
-        source_items = np.take_along_axis(item_seq, nearest, axis=1).tolist()
-        source_codes = np.take_along_axis(strongest, nearest, axis=1).tolist()
+        sources = np.take_along_axis(item_seq, nearest, axis=1)  # [B, C]
+        # the strongest event with the source item anywhere in the window
+        same = item_seq[:, None, :] == sources[:, :, None]  # [B, C, W]
+        source_codes = np.where(same, event_type[:, None, :], 0).max(axis=2).tolist()
+        source_items = sources.tolist()
     ids = index.ids
+    worded: dict[int, str] = {}  # source * 8 + code -> its reason, made once per batch
     out = []
     for user_picks, cand_row, item_row, code_row in zip(picks, cands, source_items,
                                                          source_codes, strict=True):
@@ -165,7 +167,10 @@ def explain_encoded(picks: Sequence[Sequence[Candidate]], item_seq: np.ndarray,
                                             strict=False):
             item_id, score, origin = pick[0], pick[1], pick[2]
             if cand and source:
-                reason = _TEMPLATES.get(code, _TEMPLATES[VIEW]).format(ids[source])
+                reason = worded.get(source * 8 + code)
+                if reason is None:
+                    reason = worded[source * 8 + code] = _TEMPLATES.get(
+                        code, _TEMPLATES[VIEW]).format(ids[source])
             elif origin == "popular":
                 reason = POPULAR_REASON
             else:

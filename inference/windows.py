@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
@@ -59,15 +60,23 @@ def encode_windows(index: ItemIndex, windows: Sequence[Window], max_len: int,
     b = len(windows)
     item_seq = np.zeros((b, max_len), dtype=np.int64)
     event_type = np.zeros((b, max_len), dtype=np.int64)
-    lengths = np.zeros(b, dtype=np.int64)
-    for row, window in enumerate(windows):
-        known = [(index.get(item), code) for item, code in window]
-        known = [pair for pair in known if pair[0]][-max_len:]
-        n = len(known)
-        lengths[row] = n
-        if n:
-            item_seq[row, max_len - n:] = [i for i, _ in known]
-            event_type[row, max_len - n:] = [c for _, c in known]
+    # Every window's entries in one flat run, mapped and placed with array operations: a
+    # loop per row cost more than the model for short windows.
+    sizes = [len(window) for window in windows]
+    found = np.fromiter(map(index._index.get, [item for window in windows for item, _ in window],
+                          repeat(0)), dtype=np.int64, count=sum(sizes))
+    codes = np.fromiter([code for window in windows for _, code in window], dtype=np.int64,
+                        count=len(found))
+    rows = np.repeat(np.arange(b), sizes)
+    known = found != 0
+    found, codes, rows = found[known], codes[known], rows[known]
+    counts = np.bincount(rows, minlength=b)
+    from_end = np.cumsum(counts)[rows] - np.arange(len(found)) - 1  # 0: a row's newest known
+    keep = from_end < max_len
+    rows, cols = rows[keep], max_len - 1 - from_end[keep]
+    item_seq[rows, cols] = found[keep]
+    event_type[rows, cols] = codes[keep]
+    lengths = np.minimum(counts, max_len)
     excluded = ([index.indices(ids)[:max_exclude] for ids in excludes] if excludes
                 else [[] for _ in windows])
     width = max(1, max((len(e) for e in excluded), default=0))

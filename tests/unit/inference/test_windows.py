@@ -40,3 +40,20 @@ def test_excludes_are_capped_at_what_the_graph_can_take():
 def test_index_maps_back_to_external_ids():
     assert INDEX.external([3, 1]) == ["c", "a"]
     assert INDEX.get("") == 0 and INDEX.get("nope") == 0
+
+
+def test_a_batch_of_mixed_windows_matches_encoding_each_on_its_own():
+    # rows of every length (empty, unknown-only, longer than L) placed in one pass
+    rng = np.random.default_rng(7)
+    pool = ["a", "b", "c", "d", "zz", ""]
+    windows = [[(pool[i], int(c)) for i, c in zip(rng.integers(0, 6, n), rng.integers(1, 5, n),
+                                                  strict=True)]
+               for n in rng.integers(0, 9, 40)]
+    windows += [[], [("zz", 1)] * 3]
+    batch = encode_windows(INDEX, windows, max_len=4)
+    for row, window in enumerate(windows):
+        known = [(INDEX.get(item), code) for item, code in window if INDEX.get(item)][-4:]
+        pad = [0] * (4 - len(known))
+        assert batch.item_seq[row].tolist() == pad + [i for i, _ in known]
+        assert batch.event_type[row].tolist() == pad + [c for _, c in known]
+        assert batch.lengths[row] == len(known)
