@@ -13,6 +13,13 @@ hold the next batch back, and the model would sit idle exactly while the loop wo
 in the worker: no overlap at all between handlers and inference). While batches are being
 scored, a gathering batch only closes on size or flush, so under load batches grow by
 themselves (up to ``max_batch``) instead of queueing up small.
+
+Scoring can come in three steps: ``prepare`` when the batch closes and ``finish`` when its
+output is back, both on the loop, and ``score_batch`` in the thread between them. The
+worker keeps the thread to native code (the model), which runs without the GIL: Python in
+a second thread competes with the loop for the GIL, and a thread that gives the GIL up for
+a moment (a RocksDB put, a numpy call) can then wait up to the switch interval (5 ms) to
+get it back.
 """
 
 from __future__ import annotations
@@ -24,14 +31,14 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 log = logging.getLogger(__name__)
 
 W = TypeVar("W")  # what a request carries (a window)
 R = TypeVar("R")  # what a user gets back
 
-ScoreBatch = Callable[[Sequence[tuple[str, W]]], Sequence[R]]
+Rows = Sequence[tuple[str, W]]
 
 
 class _Ticket(Generic[R]):
@@ -67,20 +74,31 @@ class _Pending(Generic[W, R]):
 Batch = dict[str, _Pending[W, R]]
 
 
+class _Failed(NamedTuple):
+    """What the scoring thread hands back instead of an output when scoring raised."""
+
+    error: Exception
+
+
 class MicroBatcher(Generic[W, R]):
     """``await batcher.submit(user_id, window)`` returns that user's result;
     ``await batcher.submit_many(rows)`` the results of several, in order, with one wait.
 
-    ``score_batch`` receives ``[(user_id, window), ...]`` (distinct users) and returns one
-    result per row, in order. It runs in ``executor`` (a one-thread pool by default), one
-    batch at a time.
+    ``score_batch`` runs in ``executor`` (a one-thread pool by default), one batch at a
+    time. It receives what ``prepare`` made of the rows ``[(user_id, window), ...]``
+    (distinct users; without ``prepare``, the rows), and ``finish`` makes one result per
+    row, in order, of what it returns (without ``finish``, it returns the results).
     """
 
-    def __init__(self, score_batch: ScoreBatch[W, R], max_batch: int = 256,
-                 max_wait_s: float = 0.005, executor: Executor | None = None) -> None:
+    def __init__(self, score_batch: Callable[[Any], Any], max_batch: int = 256,
+                 max_wait_s: float = 0.005, executor: Executor | None = None, *,
+                 prepare: Callable[[Rows[W]], Any] | None = None,
+                 finish: Callable[[Any], Sequence[R]] | None = None) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._score = score_batch
+        self._prepare = prepare
+        self._finish = finish
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self._own_executor = executor is None
@@ -91,7 +109,7 @@ class MicroBatcher(Generic[W, R]):
         # Closed batches, handed to the scoring thread: both sides take the lock to look
         # at them and at whether the thread is running.
         self._lock = threading.Lock()
-        self._closed: deque[Batch[W, R]] = deque()
+        self._closed: deque[tuple[Batch[W, R], Any]] = deque()  # with what prepare made
         self._scoring = False
         self._in_flight = 0  # closed batches whose results have not reached the loop yet
         self._idle = asyncio.Event()
@@ -149,12 +167,20 @@ class MicroBatcher(Generic[W, R]):
             self._timer.cancel()
             self._timer = None
         self._due = False
-        if self._pending:
-            batch, self._pending = self._pending, {}
-            self._in_flight += 1
-            self._idle.clear()
-            with self._lock:
-                self._closed.append(batch)
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, {}
+        rows = [(user, p.window) for user, p in batch.items()]
+        try:
+            work = rows if self._prepare is None else self._prepare(rows)
+        except Exception as exc:
+            log.exception("preparing a batch of %d users failed", len(rows))
+            self._fail(batch, exc)
+            return
+        self._in_flight += 1
+        self._idle.clear()
+        with self._lock:
+            self._closed.append((batch, work))
 
     def _kick(self) -> None:
         """Start the scoring thread if it is not running and a batch is ready for it."""
@@ -177,35 +203,42 @@ class MicroBatcher(Generic[W, R]):
                 if not self._closed:
                     self._scoring = False
                     break
-                batch = self._closed.popleft()
-            rows = [(user, p.window) for user, p in batch.items()]
-            outcome: Sequence[R] | BaseException
+                batch, work = self._closed.popleft()
             try:
-                outcome = self._score(rows)
-                if len(outcome) != len(rows):
-                    raise RuntimeError(f"scorer returned {len(outcome)} results for "
-                                       f"{len(rows)}")
+                output = self._score(work)
             except Exception as exc:
-                log.exception("scoring a batch of %d users failed", len(rows))
-                outcome = exc
-            loop.call_soon_threadsafe(self._deliver, batch, outcome)
+                log.exception("scoring a batch of %d users failed", len(batch))
+                output = _Failed(exc)
+            loop.call_soon_threadsafe(self._deliver, batch, output)
         # a due batch may have been left for the thread to find free
         loop.call_soon_threadsafe(self._kick)
 
-    def _deliver(self, batch: Batch[W, R], results: Sequence[R] | BaseException) -> None:
+    def _deliver(self, batch: Batch[W, R], output: Any) -> None:
         self._in_flight -= 1
         if not self._in_flight:
             self._idle.set()
-        if isinstance(results, BaseException):
-            for p in batch.values():
-                for ticket, _ in p.waiters:
-                    ticket.fail(results)
+        if isinstance(output, _Failed):
+            self._fail(batch, output.error)
+            return
+        try:
+            results = output if self._finish is None else self._finish(output)
+            if len(results) != len(batch):
+                raise RuntimeError(f"scorer returned {len(results)} results for {len(batch)}")
+        except Exception as exc:
+            log.exception("finishing a batch of %d users failed", len(batch))
+            self._fail(batch, exc)
             return
         self.batches += 1
         self.rows += len(batch)
         for p, result in zip(batch.values(), results, strict=True):
             for ticket, index in p.waiters:
                 ticket.put(index, result)
+
+    @staticmethod
+    def _fail(batch: Batch[W, R], exc: BaseException) -> None:
+        for p in batch.values():
+            for ticket, _ in p.waiters:
+                ticket.fail(exc)
 
     async def drain(self) -> None:
         """Score everything queued now and wait until its results are delivered."""

@@ -1,4 +1,9 @@
-"""One batch of users in, one result per user out: the function the micro-batcher runs.
+"""One batch of users in, one result per user out: what the micro-batcher runs.
+
+It runs in three steps, ``prepare`` (the graphs' inputs), ``infer`` (the graphs) and
+``finish`` (filters, reasons, ads), so that the micro-batcher's scoring thread runs only
+``infer``, native code that leaves the GIL to the event loop, and every Python step stays
+on the loop's thread (see inference.batcher on why).
 
 For each batch the model is picked per user once (A/B split), so a hot swap in the middle
 never mixes versions within a user's result, and a batch finishes on the models it
@@ -29,7 +34,7 @@ from inference.postfilter import (
     select,
 )
 from inference.registry import LoadedModel, ModelRegistry
-from inference.windows import Window, encode_windows
+from inference.windows import EncodedBatch, Window, encode_windows
 
 POPULAR_REFRESH_S = 1.0
 
@@ -55,6 +60,31 @@ class UserResult:
     variant: str
     backfilled: int  # items that came from popularity because too few survived the rules
     ads: list[AdCandidate] = field(default_factory=list)  # over threshold; caps not applied
+
+
+@dataclass
+class _Group:
+    """The rows of a batch that one model scores, from ``prepare`` to ``finish``."""
+
+    model: LoadedModel
+    variant: str
+    members: list[int]  # the rows' positions in the batch
+    rows: list[tuple[str, UserRequest]]
+    excluded: list[set[str]]
+    batch: EncodedBatch
+    campaigns: list[ResolvedCampaign]
+    top_items: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
+    top_scores: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    ad_scores: np.ndarray | None = None
+
+
+@dataclass
+class Prepared:
+    """A batch on its way through the Recommender (see ``prepare``)."""
+
+    size: int
+    now_s: float
+    groups: list[_Group]
 
 
 class Recommender:
@@ -93,16 +123,59 @@ class Recommender:
 
     def __call__(self, rows: Sequence[tuple[str, UserRequest]],
                  now_s: float | None = None) -> list[UserResult]:
+        """``prepare``, ``infer`` and ``finish`` in a row."""
+        return self.finish(self.infer(self.prepare(rows, now_s)))
+
+    def prepare(self, rows: Sequence[tuple[str, UserRequest]],
+                now_s: float | None = None) -> Prepared:
+        """The batch as the graphs' inputs, one group per model (Python: the loop's side)."""
         now_s = time.time() if now_s is None else now_s
         picked = [self.registry.pick(user) for user, _ in rows]
-        results: list[UserResult | None] = [None] * len(rows)
-        groups: dict[int, list[int]] = {}
+        members: dict[int, list[int]] = {}
         for i, (model, _) in enumerate(picked):
-            groups.setdefault(id(model), []).append(i)
-        for members in groups.values():
-            model, variant = picked[members[0]]
-            for i, result in zip(members, self._score(model, variant,
-                                                      [rows[i] for i in members], now_s),
+            members.setdefault(id(model), []).append(i)
+        return Prepared(len(rows), now_s, [
+            self._prepare_group(*picked[group[0]], group, [rows[i] for i in group])
+            for group in members.values()])
+
+    def _prepare_group(self, model: LoadedModel, variant: str, members: list[int],
+                       rows: list[tuple[str, UserRequest]]) -> _Group:
+        meta = model.metadata
+        excluded = [graph_exclusions(req.window, self.rules, req.bought) for _, req in rows]
+        # the graph takes its top K+E+1 before excluding: K+E+1 must fit in the item table
+        batch = encode_windows(model.index, [req.window for _, req in rows], meta.max_len,
+                               excluded, max_exclude=max(0, len(meta.item_ids) - 1 - meta.top_k))
+        return _Group(model, variant, members, rows, excluded, batch,
+                      self._campaigns_for(model) if self.campaigns else [])
+
+    def infer(self, prepared: Prepared) -> Prepared:
+        """Run the graphs (and the campaign scores) on a prepared batch: array work only,
+        which leaves the GIL to the loop, so it is what the scoring thread does."""
+        for group in prepared.groups:
+            batch, n = group.batch, len(group.rows)
+            known = np.flatnonzero(batch.lengths > 0)
+            group.top_items = np.zeros((n, 0), dtype=np.int64)
+            group.top_scores = np.zeros((n, 0), dtype=np.float32)
+            if not known.size:
+                continue
+            items, scores, user_vec = group.model.session.score(
+                batch.item_seq[known], batch.event_type[known], batch.exclude[known],
+                batch.lengths[known])
+            group.top_items = np.zeros((n, items.shape[1]), dtype=np.int64)
+            group.top_scores = np.zeros((n, items.shape[1]), dtype=np.float32)
+            group.top_items[known], group.top_scores[known] = items, scores
+            if group.campaigns:
+                group.ad_scores = np.zeros((n, len(group.campaigns)), dtype=np.float32)
+                group.ad_scores[known] = campaign_scores(user_vec, group.model.embeddings,
+                                                         group.campaigns)
+        return prepared
+
+    def finish(self, prepared: Prepared) -> list[UserResult]:
+        """Filters, back-fill, reasons and ad candidates of an inferred batch (Python: the
+        loop's side), one result per row in the order the rows came."""
+        results: list[UserResult | None] = [None] * prepared.size
+        for group in prepared.groups:
+            for i, result in zip(group.members, self._finish_group(group, prepared.now_s),
                                  strict=True):
                 results[i] = result
         return [r for r in results if r is not None]
@@ -117,36 +190,18 @@ class Recommender:
         self._popular_cache = (now_s, n, fresh)
         return fresh
 
-    def _score(self, model: LoadedModel, variant: str,
-               rows: Sequence[tuple[str, UserRequest]], now_s: float) -> list[UserResult]:
-        meta = model.metadata
-        excluded = [graph_exclusions(req.window, self.rules, req.bought) for _, req in rows]
-        # the graph takes its top K+E+1 before excluding: K+E+1 must fit in the item table
-        batch = encode_windows(model.index, [req.window for _, req in rows], meta.max_len,
-                               excluded, max_exclude=max(0, len(meta.item_ids) - 1 - meta.top_k))
-        known = np.flatnonzero(batch.lengths > 0)
-        top_items = np.zeros((len(rows), 0), dtype=np.int64)
-        top_scores = np.zeros((len(rows), 0), dtype=np.float32)
-        ad_scores: np.ndarray | None = None
-        campaigns = self._campaigns_for(model) if self.campaigns else []
-        if known.size:
-            items, scores, user_vec = model.session.score(
-                batch.item_seq[known], batch.event_type[known], batch.exclude[known],
-                batch.lengths[known])
-            top_items = np.zeros((len(rows), items.shape[1]), dtype=np.int64)
-            top_scores = np.zeros((len(rows), items.shape[1]), dtype=np.float32)
-            top_items[known], top_scores[known] = items, scores
-            if campaigns:
-                ad_scores = np.zeros((len(rows), len(campaigns)), dtype=np.float32)
-                ad_scores[known] = campaign_scores(user_vec, model.embeddings, campaigns)
+    def _finish_group(self, group: _Group, now_s: float) -> list[UserResult]:
+        model, rows, excluded, batch = group.model, group.rows, group.excluded, group.batch
+        ad_scores, campaigns = group.ad_scores, group.campaigns
         # enough popular items to refill any one user after the rules take their share
         popular = self._popular(3 * self.rules.top_k + max(map(len, excluded), default=0),
                                 now_s)
         ids = model.index.ids
         chosen = []
         # -inf: excluded by the graph; 0: padding (a catalog smaller than K)
-        for row, (items_row, scores_row) in enumerate(zip(top_items.tolist(),
-                                                          top_scores.tolist(), strict=True)):
+        for row, (items_row, scores_row) in enumerate(zip(group.top_items.tolist(),
+                                                          group.top_scores.tolist(),
+                                                          strict=True)):
             from_model = [(ids[i], score, "model") for i, score in zip(items_row, scores_row,
                                                                        strict=True)
                           if i > 0 and score > -math.inf]
@@ -166,5 +221,5 @@ class Recommender:
                         ads.append(AdCandidate(rc.campaign.campaign_id,
                                                float(ad_scores[row, j]),
                                                segment(req.window, self.catalog, rc.campaign)))
-            out.append(UserResult(user, picks, model.version, variant, backfilled, ads))
+            out.append(UserResult(user, picks, model.version, group.variant, backfilled, ads))
         return out

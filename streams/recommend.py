@@ -12,14 +12,13 @@ event publishes.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Sequence
 
 from faust.types import EventT
 
 from inference.ads import decide, load_campaigns
 from inference.batcher import MicroBatcher
-from inference.engine import Recommender, UserRequest, UserResult
+from inference.engine import Prepared, Recommender, UserRequest, UserResult
 from inference.freqcap import decode as decode_caps
 from inference.freqcap import encode as encode_caps
 from inference.popularity import DecayedPopularity
@@ -56,13 +55,14 @@ class ModelStage:
             load_campaigns(settings.campaigns_path) if settings.campaigns_path else [])}
         self.popularity = DecayedPopularity(settings.popularity_half_life_s,
                                             settings.popularity_capacity)
-        self._popular_events: deque[tuple[str, float]] = deque()
         self.recommender = Recommender(registry, self.popularity,
                                        FilterRules.from_settings(settings),
                                        catalog=catalog.lookup,
                                        campaigns=list(self.campaigns.values()))
+        # the scoring thread runs the graphs only; inputs and filters are Python, on the loop
         self.batcher: MicroBatcher[UserRequest, UserResult] = MicroBatcher(
-            self._score, settings.max_batch_size, settings.max_wait_ms / 1000)
+            self.recommender.infer, settings.max_batch_size, settings.max_wait_ms / 1000,
+            prepare=self.recommender.prepare, finish=self._finish)
         self.watcher = RegistryWatcher(registry, settings.model_poll_s)
         # user -> (ts, event id) of the newest event waiting for a result. Concurrent actors
         # can take a user's events out of order, so "newest" is by timestamp.
@@ -76,19 +76,15 @@ class ModelStage:
         log.info("serving model %s; %d ad campaigns", self.registry.current.version,
                  len(self.campaigns))
 
-    def _score(self, rows: Sequence[tuple[str, UserRequest]]) -> list[UserResult]:
-        # runs in the scoring thread: popularity is only touched here
-        while self._popular_events:
-            item, ts_s = self._popular_events.popleft()
-            self.popularity.add(item, ts_s)
-        self.metrics.batch_size.observe(len(rows))
-        return self.recommender(rows)
+    def _finish(self, prepared: Prepared) -> list[UserResult]:
+        self.metrics.batch_size.observe(prepared.size)
+        return self.recommender.finish(prepared)
 
     async def on_updates(self, updates: Sequence[Update]) -> None:
         requests, mine = [], []
         for update in updates:
             event, state = update.event, update.state
-            self._popular_events.append((event.item_id, event.ts / 1000))
+            self.popularity.add(event.item_id, event.ts / 1000)
             key = (event.ts, event.event_id)
             if key >= self._newest.get(event.user_id, key):
                 self._newest[event.user_id] = key
