@@ -71,6 +71,10 @@ class Settings(BaseSettings):
         100.0, ge=0,
         description="how long the worker gathers table changelog records per request",
     )
+    fetch_max_wait_ms: int = Field(
+        20, ge=1, le=60_000,
+        description="longest the broker holds the worker's fetch when it has nothing new",
+    )
     producer_buffer_messages: int = Field(
         10_000, ge=1, description="catalog-table writes Faust buffers before the stream waits"
     )
