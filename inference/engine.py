@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,8 +40,7 @@ from inference.windows import EncodedBatch, Window, encode_windows
 POPULAR_REFRESH_S = 1.0
 
 
-@dataclass(frozen=True)
-class UserRequest:
+class UserRequest(NamedTuple):  # a tuple: one per event
     window: Window
     bought: frozenset[str] = frozenset()  # bought earlier than the window reaches
 

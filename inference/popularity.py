@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Container
+from collections.abc import Container, Iterable
 
 
 class DecayedPopularity:
@@ -34,6 +34,12 @@ class DecayedPopularity:
         """Count one event for ``item_id`` at time ``ts_s`` (seconds, any epoch)."""
         with self._lock:
             self._add(item_id, ts_s, weight)
+
+    def add_many(self, events: Iterable[tuple[str, float]]) -> None:
+        """``add`` for each ``(item_id, ts_s)``, under one lock."""
+        with self._lock:
+            for item_id, ts_s in events:
+                self._add(item_id, ts_s, 1.0)
 
     def _add(self, item_id: str, ts_s: float, weight: float) -> None:
         if self._t_ref is None:

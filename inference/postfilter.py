@@ -132,8 +132,8 @@ def explain_encoded(picks: Sequence[Sequence[Candidate]], item_seq: np.ndarray,
     first.
     """
     b = len(picks)
-    get = index.get
-    cands = [[get(pick[0]) if pick[2] == "model" else 0 for pick in user_picks]
+    get = index.lookup
+    cands = [[get(pick[0], 0) if pick[2] == "model" else 0 for pick in user_picks]
              for user_picks in picks]
     n_cand = max(map(len, cands), default=0)
     known = item_seq != 0

@@ -7,6 +7,8 @@ catalog.items, and by the global table's changelog on every worker (recovery inc
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 from faust.types import EventT
 
@@ -16,12 +18,12 @@ from inference.postfilter import CatalogItem as FilterItem
 class CatalogCache:
     def __init__(self) -> None:
         self._items: dict[str, FilterItem] = {}
+        # The filters look up every candidate item: the dict's own get (C), not a method
+        # around it. Valid for good, since the dict is only ever changed in place.
+        self.lookup: Callable[[str], FilterItem | None] = self._items.get
 
     def __len__(self) -> int:
         return len(self._items)
-
-    def lookup(self, item_id: str) -> FilterItem | None:
-        return self._items.get(item_id)
 
     def put(self, item_id: str, raw: bytes | None) -> None:
         if raw is None:

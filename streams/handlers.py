@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from faust.types import EventT
 
@@ -42,8 +41,7 @@ from streams.tables import Tables
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Update:
+class Update(NamedTuple):  # a tuple: one per user and batch
     """A user whose window changed in a batch, with the newest accepted event that did it."""
 
     record: EventT  # the Kafka record (its partition holds the user's rows)

@@ -82,9 +82,9 @@ class ModelStage:
 
     async def on_updates(self, updates: Sequence[Update]) -> None:
         requests, mine = [], []
+        self.popularity.add_many((u.event.item_id, u.event.ts / 1000) for u in updates)
         for update in updates:
             event, state = update.event, update.state
-            self.popularity.add(event.item_id, event.ts / 1000)
             key = (event.ts, event.event_id)
             if key >= self._newest.get(event.user_id, key):
                 self._newest[event.user_id] = key

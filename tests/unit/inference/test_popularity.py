@@ -87,3 +87,12 @@ def test_top_is_safe_while_another_thread_adds():
         w.join()
         sys.setswitchinterval(old_interval)
     assert errors == []
+
+
+def test_add_many_counts_like_adding_one_by_one():
+    events = [("a", 0.0), ("b", 30.0), ("a", 60.0), ("c", 4000.0), ("b", 4100.0)]
+    one_by_one, together = DecayedPopularity(60, 10), DecayedPopularity(60, 10)
+    for item, ts in events:
+        one_by_one.add(item, ts)
+    together.add_many(iter(events))
+    assert together.top(3, 4200.0) == one_by_one.top(3, 4200.0)
