@@ -30,7 +30,6 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
 log = logging.getLogger(__name__)
@@ -65,10 +64,14 @@ class _Ticket(Generic[R]):
             self.future.set_exception(exc)
 
 
-@dataclass
 class _Pending(Generic[W, R]):
-    window: W
-    waiters: list[tuple[_Ticket[R], int]] = field(default_factory=list)
+    """A user's row in the batch being gathered: the latest window and everyone waiting."""
+
+    __slots__ = ("window", "waiters")
+
+    def __init__(self, window: W, waiters: list[tuple[_Ticket[R], int]]) -> None:
+        self.window = window
+        self.waiters = waiters
 
 
 Batch = dict[str, _Pending[W, R]]

@@ -82,8 +82,8 @@ def encode_windows(index: ItemIndex, windows: Sequence[Window], max_len: int,
     item_seq[rows, cols] = found[keep]
     event_type[rows, cols] = codes[keep]
     lengths = np.minimum(counts, max_len)
-    excluded = ([index.indices(ids)[:max_exclude] for ids in excludes] if excludes
-                else [[] for _ in windows])
+    excluded = ([index.indices(ids)[:max_exclude] if ids else [] for ids in excludes]
+                if excludes else [[] for _ in windows])
     width = max(1, max((len(e) for e in excluded), default=0))
     exclude = np.zeros((b, width), dtype=np.int64)
     for row, ids in enumerate(excluded):
