@@ -73,8 +73,9 @@ class _Group:
     excluded: list[set[str]]
     batch: EncodedBatch
     campaigns: list[ResolvedCampaign]
-    top_items: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
-    top_scores: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    # the graphs' top items and scores per row (none where a window has no known item)
+    top_items: np.ndarray
+    top_scores: np.ndarray
     ad_scores: np.ndarray | None = None
 
 
@@ -146,7 +147,9 @@ class Recommender:
         batch = encode_windows(model.index, [req.window for _, req in rows], meta.max_len,
                                excluded, max_exclude=max(0, len(meta.item_ids) - 1 - meta.top_k))
         return _Group(model, variant, members, rows, excluded, batch,
-                      self._campaigns_for(model) if self.campaigns else [])
+                      self._campaigns_for(model) if self.campaigns else [],
+                      np.zeros((len(rows), 0), dtype=np.int64),
+                      np.zeros((len(rows), 0), dtype=np.float32))
 
     def infer(self, prepared: Prepared) -> Prepared:
         """Run the graphs (and the campaign scores) on a prepared batch: array work only,
@@ -154,8 +157,6 @@ class Recommender:
         for group in prepared.groups:
             batch, n = group.batch, len(group.rows)
             known = np.flatnonzero(batch.lengths > 0)
-            group.top_items = np.zeros((n, 0), dtype=np.int64)
-            group.top_scores = np.zeros((n, 0), dtype=np.float32)
             if not known.size:
                 continue
             items, scores, user_vec = group.model.session.score(
