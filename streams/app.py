@@ -67,8 +67,8 @@ def model_stage(settings: Settings, catalog: CatalogCache,
 def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust.App:
     """The worker's app. Views and clicks are handled in micro-batches (``take_events`` with
     the batch size and wait from settings) by a few actors, so one can score while another
-    decodes; everything the interactions path writes goes through one librdkafka producer
-    (streams.sink, which says why)."""
+    decodes; everything the interactions path writes goes through librdkafka (streams.sink,
+    which says why)."""
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker,

@@ -2,8 +2,8 @@
 and to ad-targeting events where a campaign fits and its frequency cap allows.
 
 The interactions agent hands over each micro-batch's updated users (one row per user: the
-newest event of the batch is the trigger); they are submitted to the micro-batcher and
-scored in one inference with whatever the agent's other actor submitted meanwhile. Rows
+newest event of the batch is the trigger); they are submitted to the micro-batcher as one
+batch, closed at once (the agent already gathered it) and scored in one inference. Rows
 (latest recommendation, ad caps) are written under the triggering event, so they land in
 that user's partition. When two batches in flight hold the same user, only the newest
 event publishes.

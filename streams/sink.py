@@ -1,5 +1,5 @@
-"""What the worker writes while it handles views and clicks, through one librdkafka producer:
-outputs, dead letters, and table rows (the local RocksDB store plus the changelog record).
+"""What the worker writes while it handles views and clicks, through librdkafka: outputs,
+dead letters, and table rows (the local RocksDB store plus the changelog record).
 
 Why not Faust's own producer here: every event leads to about three records (its user's
 state row, the latest-recommendation row, the recommendation), and a record sent through
