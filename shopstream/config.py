@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         20, ge=1, le=60_000,
         description="longest the broker holds the worker's fetch when it has nothing new",
     )
+    gil_switch_ms: float = Field(
+        1.0, gt=0, le=100,
+        description="how long a worker thread keeps the GIL while another waits for it "
+        "(Python's default: 5)",
+    )
     producer_buffer_messages: int = Field(
         10_000, ge=1, description="catalog-table writes Faust buffers before the stream waits"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 
 from tenacity import before_sleep_log, retry, retry_if_result, wait_exponential
 
@@ -30,6 +31,24 @@ def wait_for_broker(settings: Settings) -> None:
     log.info("Kafka at %s answers", settings.kafka_bootstrap)
 
 
+def tune_interpreter(settings: Settings) -> None:
+    """The collector and thread switching, for a process that runs the worker (call it once
+    the app and the model are loaded)."""
+    # The model and start-up objects live for the whole run: keep them out of the garbage
+    # collector's generations, whose scans otherwise pause the event loop (measured ~2x).
+    gc.freeze()
+    # Events and outputs die by reference counting; what survives is users' state (tens of
+    # thousands of small objects). With the default thresholds a full collection ran every
+    # 1-2 s under load and paused everything for 20-50 ms, a share of the latency tail;
+    # with a higher first threshold, bench_worker's whole run saw one young collection.
+    gc.set_threshold(GC_GEN0_THRESHOLD, 10, 10)
+    # Three threads run Python: the event loop, Faust's Kafka consumer and the scoring
+    # thread (between model runs). The loop is busy most of the time under load, so a
+    # fetch's records, or a scored batch, can wait up to the switch interval for the GIL
+    # before they move on to the loop.
+    sys.setswitchinterval(settings.gil_switch_ms / 1000)
+
+
 def run_worker(settings: Settings) -> int:
     import faust
 
@@ -41,14 +60,7 @@ def run_worker(settings: Settings) -> int:
     app = create_app(settings)
     create_changelogs(settings, {table.changelog_topic.get_topic_name(): table.partitions
                                  for table in app.tables.values()})
-    # The model and start-up objects live for the whole run: keep them out of the garbage
-    # collector's generations, whose scans otherwise pause the event loop (measured ~2x).
-    gc.freeze()
-    # Events and outputs die by reference counting; what survives is users' state (tens of
-    # thousands of small objects). With the default thresholds a full collection ran every
-    # 1-2 s under load and paused everything for 20-50 ms, a share of the latency tail;
-    # with a higher first threshold, bench_worker's whole run saw one young collection.
-    gc.set_threshold(GC_GEN0_THRESHOLD, 10, 10)
+    tune_interpreter(settings)
     # web host/port/bind come from the app's settings (see streams.app.create_app)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG (at warning level and above) so
