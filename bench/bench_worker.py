@@ -8,7 +8,9 @@ One run, one broker, the same backlog of real Beauty sessions for both:
    then the baseline drains it once more, and the ratio is to the mean of its two rates
    (this host's speed drifts within a run);
 3. events are then sent in real time at half the worker's rate, and the latency from each
-   event's ts to its recommendation's emitted_ts is measured from the output topic.
+   event's ts to its recommendation's emitted_ts is measured from the output topic;
+4. with the worker stopped, the consume-only agent gets the same paced load (joined at the
+   topic's end), for the CPU per event of a Faust agent doing nothing at that rate.
 Both phases also report the CPU time per event of the worker, the broker and this process
 (from /proc), since on a shared 2-core machine CPU, not a stall, sets the limits.
 The model is models/CURRENT when there is one, else a random model of realistic size
@@ -123,6 +125,14 @@ def start_worker(settings: Settings, models: Path, log: Path, app_id: str,
     return proc, port
 
 
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        worker.wait(60)
+
+
 def cpu_seconds(*pids: int) -> float:
     """User + system CPU time the processes have used so far (from /proc)."""
     total = 0
@@ -156,22 +166,92 @@ def drain_rate(ports: list[int], n: int, pids: Pids,
     return n / (time.monotonic() - start), cpu_per_event(pids, cpu_start, n)
 
 
+CONSUME_ONLY = [sys.executable, str(REPO / "bench" / "consume_only.py")]
+
+
+def baseline_report(stdout: str, stderr: str) -> dict[str, float]:
+    """What bench/consume_only.py printed: events, seconds and cpu_seconds."""
+    # Faust's worker turns stdout into log lines: find the JSON wherever it went
+    found = re.findall(r'\{"events":\d+,"seconds":.*?\}', stdout + stderr)
+    if not found:
+        raise SystemExit(f"consume-only baseline failed: {stderr[-2000:]}")
+    report: dict[str, float] = json.loads(found[-1])
+    return report
+
+
 def consume_only(settings: Settings, n: int, broker_pid: int) -> tuple[float, dict[str, float]]:
     """The baseline: bench/consume_only.py drains the backlog (a group of its own); its
     rate and the CPU per event of the agent and the broker."""
     broker_cpu = cpu_seconds(broker_pid)
-    out = subprocess.run([sys.executable, str(REPO / "bench" / "consume_only.py"),
-                          "--bootstrap", settings.kafka_bootstrap, "--events", str(n)],
-                         capture_output=True, text=True, timeout=900)
-    # Faust's worker turns stdout into log lines: find the JSON wherever it went
-    found = re.findall(r'\{"events":\d+,"seconds":.*?\}', out.stdout + out.stderr)
-    if not found:
-        raise SystemExit(f"consume-only baseline failed: {out.stderr[-2000:]}")
-    baseline = json.loads(found[-1])
+    out = subprocess.run([*CONSUME_ONLY, "--bootstrap", settings.kafka_bootstrap,
+                          "--events", str(n)], capture_output=True, text=True, timeout=900)
+    baseline = baseline_report(out.stdout, out.stderr)
     return n / baseline["seconds"], {
         "consume_only": baseline["cpu_seconds"] / n * 1e6,
         # from the agent's start to its stop: an upper bound
         "broker": (cpu_seconds(broker_pid) - broker_cpu) / n * 1e6}
+
+
+def send_paced(settings: Settings, rate: float, seconds: float, tag: str,
+               linger_ms: float) -> int:
+    """Send views of real sessions at ``rate``/s for ``seconds``, stamped with the time they
+    are sent (users and event ids prefixed with ``tag``); returns how many were sent."""
+    # as a shop's event producers would send: the client's usual few ms of linger (counted
+    # in the latency, since an event's ts is taken before it is produced)
+    producer = make_producer(settings, **{"linger.ms": linger_ms})
+    pairs = sessions(DEFAULT_DATA, int(rate * seconds))
+    start = time.monotonic()
+    for i, (user, item) in enumerate(pairs):
+        wait = start + i / rate - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        key, value = view_record(f"{tag}-{user}", item, f"{tag}-{i}", int(time.time() * 1000))
+        producer.produce(t.VIEWS, key=key, value=value)
+        producer.poll(0)
+    producer.flush(30)
+    return len(pairs)
+
+
+def wait_for_group(settings: Settings, group: str, timeout: float = 60.0) -> None:
+    """Until ``group`` is stable with partitions assigned to its members."""
+    from confluent_kafka import ConsumerGroupState
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        if found.state == ConsumerGroupState.STABLE and any(
+                m.assignment.topic_partitions for m in found.members):
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"consumer group {group} did not get its partitions in {timeout:.0f}s")
+
+
+def consume_only_live(settings: Settings, rate: float, seconds: float, broker_pid: int,
+                      linger_ms: float) -> dict[str, float]:
+    """The baseline under the latency run's load: the consume-only agent, joined at the end
+    of the topic, while views are sent at ``rate``/s; CPU per event of it and the broker."""
+    group = f"bench-live-{uuid.uuid4().hex[:6]}"
+    expected = int(rate * seconds)
+    # it reports after most of them, in case its first fetch came after the first sends
+    counted = max(1, int(expected * 0.95))
+    agent = subprocess.Popen([*CONSUME_ONLY, "--bootstrap", settings.kafka_bootstrap,
+                              "--events", str(counted), "--latest", "--app-id", group],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_group(settings, group)
+        time.sleep(2)  # its first fetch sets its position at the end
+        broker_cpu = cpu_seconds(broker_pid)
+        sent = send_paced(settings, rate, seconds, f"live-{group}", linger_ms)
+        broker = (cpu_seconds(broker_pid) - broker_cpu) / sent * 1e6
+        out, err = agent.communicate(timeout=60)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    report = baseline_report(out, err)
+    return {"consume_only": report["cpu_seconds"] / report["events"] * 1e6, "broker": broker}
 
 
 def paced_latency(settings: Settings, rate: float, seconds: float, pids: Pids,
@@ -187,22 +267,9 @@ def paced_latency(settings: Settings, rate: float, seconds: float, pids: Pids,
         "auto.offset.reset": "latest", "fetch.min.bytes": 1 << 20, "fetch.wait.max.ms": 500})
     consumer.subscribe([t.RECS])
     consumer.poll(2.0)  # join before sending
-    # as a shop's event producers would send: the client's usual few ms of linger (counted
-    # in the latency, since an event's ts is taken before it is produced)
-    producer = make_producer(settings, **{"linger.ms": linger_ms})
-    pairs = sessions(DEFAULT_DATA, int(rate * seconds))
     cpu_start = {name: cpu_seconds(*ps) for name, ps in pids.items()}
-    start = time.monotonic()
-    for i, (user, item) in enumerate(pairs):
-        wait = start + i / rate - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        key, value = view_record(f"lat-{run}-{user}", item, f"lat-{run}-{i}",
-                                 int(time.time() * 1000))
-        producer.produce(t.VIEWS, key=key, value=value)
-        producer.poll(0)
-    producer.flush(30)
-    cpu = cpu_per_event(pids, cpu_start, len(pairs))
+    sent = send_paced(settings, rate, seconds, f"lat-{run}", linger_ms)
+    cpu = cpu_per_event(pids, cpu_start, sent)
     latencies: list[float] = []
     quiet_until = time.monotonic() + 5
     while time.monotonic() < quiet_until:
@@ -320,6 +387,12 @@ def main() -> None:
             settings, half, args.latency_seconds, pids, args.producer_linger_ms)
         lat = np.array(latencies) if latencies else np.array([np.nan])
         live_batch = users_per_model_call(ports, before_latency)
+        live_base: dict[str, float] = {}
+        if latencies:
+            # the same load on the consume-only agent, with the workers stopped
+            stop_workers(workers)
+            live_base = consume_only_live(settings, half, args.latency_seconds, broker_pid,
+                                          args.producer_linger_ms)
         result = {
             "model": model_name, "events": args.events, "settings": extra_env,
             "workers": args.workers,
@@ -331,7 +404,8 @@ def main() -> None:
             "drain_users_per_model_call": drain_batch,
             "latency_run_users_per_model_call": live_batch,
             "cpu_us_per_event": {"baseline": base_cpu, "worker_drain": cpu,
-                                 "latency_run": paced_cpu},
+                                 "latency_run": paced_cpu,
+                                 "latency_run_baseline": live_base},
             "latency_ms": {"p50": float(np.percentile(lat, 50)),
                            "p99": float(np.percentile(lat, 99)), "max": float(lat.max()),
                            "recommendations": len(latencies)},
@@ -342,15 +416,15 @@ def main() -> None:
               f"p50 {lat_ms['p50']:.1f} ms, p99 {lat_ms['p99']:.1f} ms; CPU per event: "
               + ", ".join(f"{k} {v:.0f} µs" for k, v in paced_cpu.items())
               + f"; {live_batch:.0f} users per model call")
+        if live_base:
+            print(f"consume-only Faust agent at the same rate: CPU per event: agent "
+                  f"{live_base['consume_only']:.0f} µs, broker {live_base['broker']:.0f} µs")
         (RESULTS / "worker.json").write_text(json.dumps(result, indent=2))
         plot(result, latencies, RESULTS / "worker.png")
         print(f"wrote {RESULTS / 'worker.json'} and worker.png")
         finished = True
     finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            worker.wait(60)
+        stop_workers(workers)
         broker.down()
         # the broker's data and the workers' stores: tens of MB a run
         if finished and not args.keep:

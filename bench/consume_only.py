@@ -2,7 +2,8 @@
 
 Run as a process of its own: prints one JSON line {"events": N, "seconds": S, "cpu_seconds": C}
 once it has consumed N records (timed from the first record; C is this process's CPU time
-over the same span), then stops its worker.
+over the same span), then stops its worker. ``--latest`` reads only what is sent after it
+joined (for the live baseline); ``--app-id`` names its consumer group.
 """
 
 from __future__ import annotations
@@ -26,15 +27,19 @@ def main() -> None:
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--events", type=int, required=True)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--latest", action="store_true",
+                        help="start at the end of the topic instead of its beginning")
+    parser.add_argument("--app-id", default=f"bench-consume-{uuid.uuid4().hex[:8]}")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-consume-") as datadir:
         run(args, datadir)  # the worker stops through SystemExit; the folder goes either way
 
 
 def run(args: argparse.Namespace, datadir: str) -> None:
-    app = faust.App(f"bench-consume-{uuid.uuid4().hex[:8]}", broker=f"kafka://{args.bootstrap}",
+    app = faust.App(args.app_id, broker=f"kafka://{args.bootstrap}",
                     store="memory://", web_enabled=False, topic_partitions=args.partitions,
-                    datadir=datadir)
+                    datadir=datadir,
+                    consumer_auto_offset_reset="latest" if args.latest else "earliest")
     topic = app.topic(t.VIEWS, key_type=bytes, value_type=bytes, key_serializer="raw",
                       value_serializer="raw")
     seen = {"n": 0, "start": 0.0, "cpu": 0.0}
