@@ -236,21 +236,24 @@ def consume_only_live(settings: Settings, rate: float, seconds: float, broker_pi
     expected = int(rate * seconds)
     # it reports after most of them, in case its first fetch came after the first sends
     counted = max(1, int(expected * 0.95))
-    agent = subprocess.Popen([*CONSUME_ONLY, "--bootstrap", settings.kafka_bootstrap,
-                              "--events", str(counted), "--latest", "--app-id", group],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for_group(settings, group)
-        time.sleep(2)  # its first fetch sets its position at the end
-        broker_cpu = cpu_seconds(broker_pid)
-        sent = send_paced(settings, rate, seconds, f"live-{group}", linger_ms)
-        broker = (cpu_seconds(broker_pid) - broker_cpu) / sent * 1e6
-        out, err = agent.communicate(timeout=60)
-    finally:
-        if agent.poll() is None:
-            agent.kill()
-            agent.wait()
-    report = baseline_report(out, err)
+    # its output goes to a file: nothing reads a pipe while the views are sent
+    with tempfile.TemporaryFile("w+") as log:
+        agent = subprocess.Popen([*CONSUME_ONLY, "--bootstrap", settings.kafka_bootstrap,
+                                  "--events", str(counted), "--latest", "--app-id", group],
+                                 stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for_group(settings, group)
+            time.sleep(2)  # its first fetch sets its position at the end
+            broker_cpu = cpu_seconds(broker_pid)
+            sent = send_paced(settings, rate, seconds, f"live-{group}", linger_ms)
+            broker = (cpu_seconds(broker_pid) - broker_cpu) / sent * 1e6
+            agent.wait(timeout=60)
+        finally:
+            if agent.poll() is None:
+                agent.kill()
+                agent.wait()
+        log.seek(0)
+        report = baseline_report("", log.read())  # on failure, its log's tail is shown
     return {"consume_only": report["cpu_seconds"] / report["events"] * 1e6, "broker": broker}
 
 
