@@ -7,7 +7,6 @@ everything, so importing this module connects to nothing and reads no environmen
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import faust
 
@@ -15,6 +14,7 @@ from inference.registry import ModelRegistry, RegistryError
 from shopstream import topics as t
 from shopstream.config import Settings
 from streams.catalog import CatalogCache
+from streams.consumer import bound_fetch_wait, deliver_without_tasks
 from streams.handlers import EventHandlers, InferenceStage, NoInference
 from streams.metrics import WorkerMetrics
 from streams.recommend import ModelStage
@@ -30,26 +30,6 @@ def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
     # with a reason instead of being dropped by Faust's deserializer.
     return app.topic(*names, key_type=bytes, value_type=bytes,
                      key_serializer="raw", value_serializer="raw")
-
-
-def bound_fetch_wait(app: faust.App, max_wait_ms: int) -> None:
-    """Make the worker's consumer ask the broker to answer a fetch within ``max_wait_ms``.
-
-    Faust hard-codes 1,500 ms, and its client (aiokafka) keeps one fetch in flight per
-    broker, leaving out partitions that still hold unread records. When such a fetch asks
-    only for partitions with nothing new, records arriving meanwhile on the others wait
-    for it to time out: on live traffic here, half the runs had every event ~1.5 s late
-    (measured between an event's ts and its handler). An idle worker then fetches every
-    ``max_wait_ms`` instead, which costs little (a fetch is ~1 ms of CPU)."""
-    thread: Any = app.consumer._thread  # type: ignore[attr-defined]  # the aiokafka driver's
-    create = thread._create_worker_consumer
-
-    def create_consumer(transport: Any) -> Any:
-        consumer = create(transport)
-        consumer._fetch_max_wait_ms = max_wait_ms  # its fetcher reads it when it starts
-        return consumer
-
-    thread._create_worker_consumer = create_consumer
 
 
 def model_stage(settings: Settings, catalog: CatalogCache,
@@ -89,6 +69,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     # and then drains them in 0.1 s steps (the catalog table still writes through Faust).
     app.producer.buffer.max_messages = settings.producer_buffer_messages
     bound_fetch_wait(app, settings.fetch_max_wait_ms)
+    deliver_without_tasks(app)
     metrics = WorkerMetrics()
     catalog_cache = CatalogCache()
     tables = create_tables(app, settings, on_catalog_change=catalog_cache.on_changelog_event)
