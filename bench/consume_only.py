@@ -59,6 +59,8 @@ def run(args: argparse.Namespace, datadir: str) -> None:
                 os.kill(os.getpid(), signal.SIGTERM)
 
     worker = faust.Worker(app, loglevel="warning", quiet=True)
+    # as in the worker (shopstream.worker): the spinner turns every debug call into a record
+    worker.spinner = None
     worker.execute_from_commandline()
 
 
