@@ -129,13 +129,13 @@ def segment(window: Window, catalog: CatalogLookup, campaign: Campaign | None = 
     """
     bought_after: set[str] = set()
     abandoned: list[str] = []
-    for item, code in reversed(window):  # newest first, so "later" purchases are known
+    for item, code, *_ in reversed(window):  # newest first, so "later" purchases are known
         if code == PURCHASE:
             bought_after.add(item)
         elif code == ADD_TO_CART and item not in bought_after:
             abandoned.append(item)
     interest: Counter[str] = Counter()
-    for item, code in window:
+    for item, code, *_ in window:
         info = catalog(item)
         if code in (VIEW, CLICK) and info is not None and info.category is not None:
             interest[info.category] += 1

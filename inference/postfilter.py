@@ -16,7 +16,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-from inference.windows import ADD_TO_CART, CLICK, PURCHASE, VIEW, ItemIndex, Window, encode_windows
+from inference.windows import (
+    ADD_TO_CART,
+    CLICK,
+    PURCHASE,
+    VIEW,
+    ItemIndex,
+    Window,
+    code_of,
+    encode_windows,
+    item_of,
+)
 from shopstream.config import Settings
 
 
@@ -58,9 +68,10 @@ def graph_exclusions(window: Window, rules: FilterRules,
                      bought: Iterable[str] = ()) -> set[str]:
     """Items to hand the graph as ``exclude``: bought ones, plus the window if configured."""
     excluded = set(bought)
-    excluded.update(item for item, code in window if code == PURCHASE)
     if rules.exclude_viewed:
-        excluded.update(item for item, _ in window)
+        excluded.update(map(item_of, window))
+    elif PURCHASE in map(code_of, window):  # seldom: look for the items only then
+        excluded.update(entry[0] for entry in window if entry[1] == PURCHASE)
     return excluded
 
 

@@ -1,19 +1,26 @@
 """A user's behaviour window, and turning windows into the graph's index arrays.
 
-A window is a sequence of ``(item_id, event_code)`` pairs, oldest first, with external
-item ids (non-empty strings) and the contract's event codes (view=1, click=2,
-add_to_cart=3, purchase=4).
+A window is a sequence of entries, oldest first, whose first two fields are an external
+item id (a non-empty string) and the contract's event code (view=1, click=2,
+add_to_cart=3, purchase=4): ``(item_id, event_code)`` pairs, or the worker's own
+``streams.state.Interaction`` tuples, which carry a timestamp and a dwell time after them
+and are handed over as they are (copying 50 entries into pairs for every event cost more
+than the code that reads them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, repeat
+from operator import itemgetter
+from typing import Any
 
 import numpy as np
 
-Window = Sequence[tuple[str, int]]
+Window = Sequence[tuple[Any, ...]]  # (item_id, event_code, ...) entries, see above
+item_of = itemgetter(0)  # an entry's item id
+code_of = itemgetter(1)  # an entry's event code
 
 VIEW, CLICK, ADD_TO_CART, PURCHASE = 1, 2, 3, 4
 EVENT_WORDS = {VIEW: "viewed", CLICK: "clicked", ADD_TO_CART: "added to cart",
@@ -68,9 +75,9 @@ def encode_windows(index: ItemIndex, windows: Sequence[Window], max_len: int,
     # Every window's entries in one flat run, mapped and placed with array operations: a
     # loop per row cost more than the model for short windows.
     sizes = [len(window) for window in windows]
-    found = np.fromiter(map(index.lookup, [item for window in windows for item, _ in window],
-                          repeat(0)), dtype=np.int64, count=sum(sizes))
-    codes = np.fromiter([code for window in windows for _, code in window], dtype=np.int64,
+    found = np.fromiter(map(index.lookup, map(item_of, chain.from_iterable(windows)),
+                            repeat(0)), dtype=np.int64, count=sum(sizes))
+    codes = np.fromiter(map(code_of, chain.from_iterable(windows)), dtype=np.int64,
                         count=len(found))
     rows = np.repeat(np.arange(b), sizes)
     known = found != 0

@@ -90,7 +90,7 @@ class ModelStage:
                 self._newest[event.user_id] = key
             mine.append(key)
             requests.append((event.user_id,
-                             UserRequest(window=[(i.item_id, i.code) for i in state.window],
+                             UserRequest(window=tuple(state.window),
                                          bought=frozenset(state.bought))))
         results = self.batcher.submit_many(requests)
         self.batcher.flush()  # the batch is already gathered: no second wait

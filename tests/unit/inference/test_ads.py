@@ -16,6 +16,7 @@ from inference.ads import (
 )
 from inference.postfilter import CatalogItem
 from inference.windows import ItemIndex
+from streams.state import Interaction
 
 CAP = {"max_events": 2, "period_s": 3600}
 INDEX = ItemIndex(["", "1", "2", "3", "4", "5"])
@@ -88,6 +89,13 @@ def test_high_intent_names_the_category_viewed_most():
     window = [("1", 1), ("2", 2), ("1", 1), ("3", 1)]
     assert segment(window, CATALOG.get) == "high_intent_lip_stick"
     assert segment(window[:2], CATALOG.get) == "browser"
+
+
+def test_segments_read_the_workers_own_window_entries():
+    window = [Interaction(item, code, n, 0) for n, (item, code) in
+              enumerate([("1", 3), ("1", 1), ("2", 2), ("1", 1)])]
+    assert segment(window, CATALOG.get) == "cart_abandoner"
+    assert segment(window[1:], CATALOG.get) == "high_intent_lip_stick"
 
 
 def test_the_segment_relevant_to_the_campaign_comes_first():

@@ -14,6 +14,7 @@ from inference.postfilter import (
     select,
 )
 from inference.windows import ItemIndex, encode_windows
+from streams.state import Interaction
 
 CATALOG = {
     "a": CatalogItem(True, "shoes"), "b": CatalogItem(True, "shoes"),
@@ -30,6 +31,13 @@ def test_bought_items_are_excluded_and_viewed_ones_only_when_configured():
     window = [("a", 1), ("b", 4), ("c", 2)]
     assert graph_exclusions(window, FilterRules(), bought={"z"}) == {"b", "z"}
     assert graph_exclusions(window, FilterRules(exclude_viewed=True)) == {"a", "b", "c"}
+    assert graph_exclusions([("a", 1), ("c", 2)], FilterRules(), bought={"z"}) == {"z"}
+
+
+def test_exclusions_read_the_workers_own_window_entries():
+    window = [Interaction("a", 1, 1, 0), Interaction("b", 4, 2, 0), Interaction("b", 1, 3, 0)]
+    assert graph_exclusions(window, FilterRules()) == {"b"}
+    assert graph_exclusions(window, FilterRules(exclude_viewed=True)) == {"a", "b"}
 
 
 def test_select_drops_excluded_out_of_stock_and_banned_categories():

@@ -1,6 +1,7 @@
 import numpy as np
 
 from inference.windows import ItemIndex, encode_windows
+from streams.state import Interaction
 
 INDEX = ItemIndex(["", "a", "b", "c", "d"])
 
@@ -57,3 +58,13 @@ def test_a_batch_of_mixed_windows_matches_encoding_each_on_its_own():
         assert batch.item_seq[row].tolist() == pad + [i for i, _ in known]
         assert batch.event_type[row].tolist() == pad + [c for _, c in known]
         assert batch.lengths[row] == len(known)
+
+
+def test_the_workers_own_window_entries_encode_as_their_item_and_code_pairs():
+    pairs = [("a", 1), ("zz", 2), ("c", 4), ("b", 3)]
+    entries = [Interaction(item, code, 1_000 + n, 50) for n, (item, code) in enumerate(pairs)]
+    from_pairs = encode_windows(INDEX, [pairs, []], max_len=3)
+    from_entries = encode_windows(INDEX, [tuple(entries), ()], max_len=3)
+    assert from_entries.item_seq.tolist() == from_pairs.item_seq.tolist() == [[1, 3, 2],
+                                                                               [0, 0, 0]]
+    assert from_entries.event_type.tolist() == from_pairs.event_type.tolist()
