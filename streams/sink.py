@@ -67,7 +67,8 @@ class DeliveryError(RuntimeError):
 
 
 def make_sink_producer(settings: Settings, role: str = "out",
-                       linger_ms: float | None = None) -> Producer:
+                       linger_ms: float | None = None, *,
+                       report_only_errors: bool = False) -> Producer:
     return Producer({
         "bootstrap.servers": settings.kafka_bootstrap,
         "client.id": f"{settings.app_id}-sink-{role}",
@@ -75,13 +76,17 @@ def make_sink_producer(settings: Settings, role: str = "out",
         "enable.idempotence": True,  # no duplicates or reordering from the client's retries
         "linger.ms": settings.producer_linger_ms if linger_ms is None else linger_ms,
         "socket.nagle.disable": True,  # flush() waits on small requests: send them now
+        # a delivery report builds a message object (key and value copied) and calls back
+        # into Python: outputs need one only when a record failed
+        "delivery.report.only.error": report_only_errors,
     })
 
 
 def make_sink(settings: Settings) -> KafkaSink:
-    """Outputs on a producer that sends within ``producer_linger_ms``, rows on one that
-    gathers them for up to ``changelog_linger_ms``."""
-    return KafkaSink(make_sink_producer(settings),
+    """Outputs on a producer that sends within ``producer_linger_ms`` and reports failures
+    only, rows on one that gathers them for up to ``changelog_linger_ms`` and reports every
+    delivery (a row's offset becomes its store's persisted offset)."""
+    return KafkaSink(make_sink_producer(settings, report_only_errors=True),
                      make_sink_producer(settings, "rows", settings.changelog_linger_ms))
 
 
