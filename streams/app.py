@@ -117,5 +117,5 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
 
     app.on_before_shutdown.connect(on_shutdown)  # type: ignore[arg-type]
 
-    add_views(app, handlers, metrics)
+    add_views(app, handlers, metrics, raw_topic(app, t.VIEWS))
     return app

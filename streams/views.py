@@ -14,7 +14,9 @@ from streams.handlers import EventHandlers
 from streams.metrics import WorkerMetrics
 
 
-def add_views(app: faust.App, handlers: EventHandlers, metrics: WorkerMetrics) -> None:
+def add_views(app: faust.App, handlers: EventHandlers, metrics: WorkerMetrics,
+              events: faust.TopicT) -> None:
+    """``events``: one input topic keyed by user_id (raw), whose partitions route requests."""
     tables = handlers.tables
 
     @app.page("/health")
@@ -24,8 +26,11 @@ def add_views(app: faust.App, handlers: EventHandlers, metrics: WorkerMetrics) -
 
     @app.page("/users/{user_id}")
     class UserView(View):
-        # table_route forwards the request to the worker that owns the user's partition.
-        @app.table_route(table=tables.user_state, match_info="user_id")  # type: ignore[arg-type]
+        # Forwarded to the worker that owns the user's partition: the partition of the
+        # user's events, where the user's rows are written (streams.sink). Faust's
+        # table_route would hash the table's key as it encodes it (JSON, in quotes) and so
+        # pick another partition, and another worker, for most users once there are two.
+        @app.topic_route(topic=events, match_info="user_id")  # type: ignore[arg-type]
         async def get(self, request: Request, user_id: str) -> Response:
             state = handlers.load_state(user_id)
             if state is None:

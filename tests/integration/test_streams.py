@@ -151,3 +151,24 @@ def test_erased_user_is_gone_and_stays_gone_after_restart(kafka, worker_factory)
     worker.start()
     wait_for(lambda: _window(worker.web_port, keep) == [("x", "view")], what="kept user")
     assert http_get(worker.web_port, f"/users/{erase}")[0] == 404
+
+
+def test_a_second_worker_joining_mid_stream_loses_and_repeats_nothing(kafka, worker_factory):
+    users = unique_users(24)  # spread over the partitions, so both workers get some
+    first = worker_factory().start()
+    second = worker_factory(app_id=first.env["SHOPSTREAM_APP_ID"])
+    views = [view(u, f"item-{n}", n) for n in range(8) for u in users]
+    send_json(kafka, t.VIEWS, views[:len(views) // 2])
+    wait_for(lambda: _window(first.web_port, users[-1]) is not None, what="first half")
+    second.start()  # the group rebalances while the rest arrives
+    send_json(kafka, t.VIEWS, views[len(views) // 2:])
+    expected = [(f"item-{n}", "view") for n in range(8)]
+    for user in users:  # either worker answers for every user (it asks the owner)
+        assert wait_for(lambda u=user: _window(second.web_port, u) == expected,
+                        what="window after the rebalance")
+        status, body = http_get(first.web_port, f"/users/{user}")
+        assert body["window"]["events_total"] == 8  # nothing counted twice
+    # the rebalance did split the partitions: each worker handled some of the views
+    taken = 'shopstream_events_in_total{topic="events.views"}'
+    assert wait_for(lambda: all(metric_value(w.web_port, taken) for w in (first, second)),
+                    what="views taken by both workers")
