@@ -1,9 +1,10 @@
 """One batch of users in, one result per user out: what the micro-batcher runs.
 
-It runs in three steps, ``prepare`` (the graphs' inputs), ``infer`` (the graphs) and
-``finish`` (filters, reasons, ads), so that the micro-batcher's scoring thread runs only
-``infer``, native code that leaves the GIL to the event loop, and every Python step stays
-on the loop's thread (see inference.batcher on why).
+It runs in three steps, ``prepare`` (the graphs' inputs), ``infer`` (the graphs, the
+campaign scores, and which window item explains each of the graphs' top items) and
+``finish`` (filters, worded reasons, ads), so that the micro-batcher's scoring thread runs
+only ``infer``, array work that leaves the GIL to the event loop, and every Python step
+stays on the loop's thread (see inference.batcher on why).
 
 For each batch the model is picked per user once (A/B split), so a hot swap in the middle
 never mixes versions within a user's result, and a batch finishes on the models it
@@ -29,10 +30,11 @@ from inference.postfilter import (
     CatalogLookup,
     FilterRules,
     Pick,
-    explain_encoded,
     graph_exclusions,
+    nearest_sources,
     no_catalog,
     select,
+    word_reasons,
 )
 from inference.registry import LoadedModel, ModelRegistry
 from inference.windows import EncodedBatch, Window, encode_windows
@@ -76,6 +78,9 @@ class _Group:
     # the graphs' top items and scores per row (none where a window has no known item)
     top_items: np.ndarray
     top_scores: np.ndarray
+    # per top item, the window item that explains it and the user's event code with it
+    sources: np.ndarray | None = None
+    source_codes: np.ndarray | None = None
     ad_scores: np.ndarray | None = None
 
 
@@ -152,8 +157,9 @@ class Recommender:
                       np.zeros((len(rows), 0), dtype=np.float32))
 
     def infer(self, prepared: Prepared) -> Prepared:
-        """Run the graphs (and the campaign scores) on a prepared batch: array work only,
-        which leaves the GIL to the loop, so it is what the scoring thread does."""
+        """Run the graphs, the campaign scores and the reasons' similarities (for every top
+        item, before the filters pick some) on a prepared batch: array work only, which
+        leaves the GIL to the loop, so it is what the scoring thread does."""
         for group in prepared.groups:
             batch, n = group.batch, len(group.rows)
             known = np.flatnonzero(batch.lengths > 0)
@@ -165,6 +171,8 @@ class Recommender:
             group.top_items = np.zeros((n, items.shape[1]), dtype=np.int64)
             group.top_scores = np.zeros((n, items.shape[1]), dtype=np.float32)
             group.top_items[known], group.top_scores[known] = items, scores
+            group.sources, group.source_codes = nearest_sources(
+                group.top_items, batch.item_seq, batch.event_type, group.model.unit_embeddings)
             if group.campaigns:
                 group.ad_scores = np.zeros((n, len(group.campaigns)), dtype=np.float32)
                 group.ad_scores[known] = campaign_scores(user_vec, group.model.embeddings,
@@ -199,17 +207,21 @@ class Recommender:
                                 now_s)
         ids = model.index.ids
         chosen = []
+        n, width = group.top_items.shape
+        no_source = [[0] * width] * n
+        sources = no_source if group.sources is None else group.sources.tolist()
+        codes = no_source if group.source_codes is None else group.source_codes.tolist()
         # -inf: excluded by the graph; 0: padding (a catalog smaller than K)
         for row, (items_row, scores_row) in enumerate(zip(group.top_items.tolist(),
                                                           group.top_scores.tolist(),
                                                           strict=True)):
-            from_model = [(ids[i], score, "model") for i, score in zip(items_row, scores_row,
-                                                                       strict=True)
+            from_model = [(ids[i], score, "model", source, code)
+                          for i, score, source, code in zip(items_row, scores_row, sources[row],
+                                                            codes[row], strict=True)
                           if i > 0 and score > -math.inf]
             chosen.append(select(itertools.chain(from_model, popular), excluded[row],
                                  self.catalog, self.rules))
-        explained = explain_encoded(chosen, batch.item_seq, batch.event_type, model.index,
-                                    model.unit_embeddings)
+        explained = word_reasons(chosen, ids)
         lengths = batch.lengths.tolist()
         out = []
         for row, ((user, req), picks) in enumerate(zip(rows, explained, strict=True)):

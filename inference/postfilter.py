@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -75,7 +76,9 @@ def graph_exclusions(window: Window, rules: FilterRules,
     return excluded
 
 
-Candidate = tuple[str, float, str]  # (item_id, score, source), as Pick's first three fields
+# (item_id, score, source) as Pick's first three fields; a model candidate may also carry its
+# reason's window item and event code (see word_reasons)
+Candidate = tuple[str, float, str] | tuple[str, float, str, int, int]
 
 
 def select(candidates: Iterable[Candidate], excluded: set[str],
@@ -134,58 +137,73 @@ def explain_batch(picks: Sequence[Sequence[Candidate]], windows: Sequence[Window
 def explain_encoded(picks: Sequence[Sequence[Candidate]], item_seq: np.ndarray,
                     event_type: np.ndarray, index: ItemIndex,
                     unit_embeddings: np.ndarray) -> list[list[Pick]]:
-    """Give each pick the window item most similar to it (cosine over item embeddings).
-
-    The windows come as the graph's left-padded index arrays ([B, W], 0 for padding). The
-    word comes from the strongest event the user had with that item (a purchase beats an
-    add-to-cart beats a click beats a view). An item is not its own reason while the window
-    holds another. One similarity tensor serves the whole batch; ties go to the item seen
-    first.
-    """
-    b = len(picks)
+    """Give each pick the window item most similar to it (``nearest_sources``), worded
+    (``word_reasons``). The windows come as the graph's left-padded index arrays ([B, W],
+    0 for padding)."""
     get = index.lookup
     cands = [[get(pick[0], 0) if pick[2] == "model" else 0 for pick in user_picks]
              for user_picks in picks]
-    n_cand = max(map(len, cands), default=0)
+    cand_idx = np.zeros((len(picks), max(map(len, cands), default=0)), dtype=np.int64)
+    for row, cand_row in enumerate(cands):
+        cand_idx[row, :len(cand_row)] = cand_row
+    sources, codes = nearest_sources(cand_idx, item_seq, event_type, unit_embeddings)
+    return word_reasons([[(*pick[:3], source, code) for pick, source, code
+                          in zip(user_picks, source_row, code_row, strict=False)]
+                         for user_picks, source_row, code_row
+                         in zip(picks, sources.tolist(), codes.tolist(), strict=True)],
+                        index.ids)
+
+
+def nearest_sources(cand_idx: np.ndarray, item_seq: np.ndarray, event_type: np.ndarray,
+                    unit_embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each candidate ([B, C] item indices, 0 for none), the window item most similar
+    to it (cosine over item embeddings) and the strongest event the user had with that
+    item (a purchase beats an add-to-cart beats a click beats a view): two [B, C] index
+    arrays, 0 where there is no candidate or no window. An item is not its own source
+    while the window holds another; ties go to the item seen first. Array work only, one
+    similarity tensor for the whole batch (the worker runs it in the scoring thread)."""
     known = item_seq != 0
     # the columns every row leaves empty (windows are left-padded) need no similarity
     start = int(np.argmax(known.any(axis=0))) if known.any() else item_seq.shape[1]
     item_seq, event_type, known = item_seq[:, start:], event_type[:, start:], known[:, start:]
-    source_items: list[list[int]] = [[0] * n_cand for _ in range(b)]
-    source_codes = source_items
-    if item_seq.shape[1] and n_cand:
-        cand_idx = np.zeros((b, n_cand), dtype=np.int64)
-        for row, cand_row in enumerate(cands):
-            cand_idx[row, :len(cand_row)] = cand_row
-        sims = unit_embeddings[cand_idx] @ unit_embeddings[item_seq].transpose(0, 2, 1)
-        sims[np.broadcast_to(~known[:, None, :], sims.shape)] = -np.inf
-        several = (known & (item_seq != item_seq[:, -1:])).any(axis=1)  # distinct items > 1
-        sims[(cand_idx[:, :, None] == item_seq[:, None, :]) & several[:, None, None]] = -2.0
-        nearest = sims.argmax(axis=2)  # [B, C]: a position in the window
-        sources = np.take_along_axis(item_seq, nearest, axis=1)  # [B, C]
-        # the strongest event with the source item anywhere in the window
-        same = item_seq[:, None, :] == sources[:, :, None]  # [B, C, W]
-        source_codes = np.where(same, event_type[:, None, :], 0).max(axis=2).tolist()
-        source_items = sources.tolist()
-    ids = index.ids
-    worded: dict[int, str] = {}  # source * 8 + code -> its reason, made once per batch
+    if not item_seq.shape[1] or not cand_idx.size:
+        return np.zeros(cand_idx.shape, dtype=np.int64), np.zeros(cand_idx.shape, dtype=np.int64)
+    sims = unit_embeddings[cand_idx] @ unit_embeddings[item_seq].transpose(0, 2, 1)
+    sims[np.broadcast_to(~known[:, None, :], sims.shape)] = -np.inf
+    several = (known & (item_seq != item_seq[:, -1:])).any(axis=1)  # distinct items > 1
+    sims[(cand_idx[:, :, None] == item_seq[:, None, :]) & several[:, None, None]] = -2.0
+    nearest = sims.argmax(axis=2)  # [B, C]: a position in the window
+    sources = np.take_along_axis(item_seq, nearest, axis=1)  # [B, C]
+    # the strongest event with the source item anywhere in the window
+    same = item_seq[:, None, :] == sources[:, :, None]  # [B, C, W]
+    codes = np.where(same, event_type[:, None, :], 0).max(axis=2)
+    none = cand_idx == 0
+    sources[none] = 0
+    codes[none] = 0
+    return sources, codes
+
+
+@lru_cache(maxsize=1 << 16)
+def reason_text(item_id: str, code: int) -> str:
+    """"because you viewed item 123" and the like (kept: a batch words hundreds)."""
+    return _TEMPLATES.get(code, _TEMPLATES[VIEW]).format(item_id)
+
+
+def word_reasons(picks: Sequence[Sequence[Candidate]], ids: Sequence[str]) -> list[list[Pick]]:
+    """Each pick with its reason: a model pick that carries a source (its fourth field, an
+    index into ``ids``, with the event code as the fifth, see ``nearest_sources``) is
+    explained by that item, a popular pick as popular, any other generically."""
     out = []
-    for user_picks, cand_row, item_row, code_row in zip(picks, cands, source_items,
-                                                         source_codes, strict=True):
+    for user_picks in picks:
         explained = []
-        # the source rows are as wide as the widest user's picks
-        for pick, cand, source, code in zip(user_picks, cand_row, item_row, code_row,
-                                            strict=False):
-            item_id, score, origin = pick[0], pick[1], pick[2]
-            if cand and source:
-                reason = worded.get(source * 8 + code)
-                if reason is None:
-                    reason = worded[source * 8 + code] = _TEMPLATES.get(
-                        code, _TEMPLATES[VIEW]).format(ids[source])
+        for pick in user_picks:
+            origin = pick[2]
+            if origin == "model" and len(pick) == 5 and pick[3]:
+                reason = reason_text(ids[pick[3]], pick[4])
             elif origin == "popular":
                 reason = POPULAR_REASON
             else:
                 reason = GENERIC_REASON
-            explained.append(Pick(item_id, float(score), origin, reason))
+            explained.append(Pick(pick[0], float(pick[1]), origin, reason))
         out.append(explained)
     return out

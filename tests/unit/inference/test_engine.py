@@ -6,7 +6,7 @@ from inference.ads import Campaign
 from inference.batcher import MicroBatcher
 from inference.engine import Recommender, UserRequest
 from inference.popularity import DecayedPopularity
-from inference.postfilter import POPULAR_REASON, CatalogItem, FilterRules
+from inference.postfilter import POPULAR_REASON, CatalogItem, FilterRules, explain_batch
 
 
 def catalog(item_id):
@@ -44,6 +44,19 @@ def test_recommendations_respect_every_rule_and_carry_the_version(recommender):
     assert max(per_cat.count(c) for c in per_cat) <= 2
     assert (result.model_version, result.variant) == ("v1", "A")
     assert all(p.source == "model" and p.reason.startswith("because you") for p in result.items)
+
+
+def test_reasons_found_in_the_scoring_step_match_explaining_the_picks_afterwards(recommender):
+    # the scoring thread explains every top item before the filters; the result must be
+    # what explaining the surviving picks against the window gives
+    rec = recommender(rules=FilterRules(top_k=8, diversity_cap=3))
+    window = [("3", 1), ("5", 2), ("8", 3), ("12", 1), ("3", 2)]
+    (result,) = rec([("u1", UserRequest(window))], now_s=0.0)
+    model = rec.registry.current
+    picks = [(p.item_id, p.score, p.source) for p in result.items]
+    (expected,) = explain_batch([picks], [window], model.index, model.unit_embeddings)
+    assert [p.reason for p in result.items] == [p.reason for p in expected]
+    assert len({p.reason for p in result.items}) > 1
 
 
 def test_a_user_without_history_gets_popular_items(recommender):
