@@ -72,8 +72,12 @@ class Settings(BaseSettings):
         description="how long the worker gathers table changelog records per request",
     )
     fetch_max_wait_ms: int = Field(
-        20, ge=1, le=60_000,
-        description="longest the broker holds the worker's fetch when it has nothing new",
+        10, ge=1, le=60_000,
+        description="longest the broker holds the worker's fetch to gather fetch_min_bytes",
+    )
+    fetch_min_bytes: int = Field(
+        32 * 1024, ge=1, le=64 * 1024 * 1024,
+        description="data the broker gathers for the worker's fetch before it answers",
     )
     gil_switch_ms: float = Field(
         1.0, gt=0, le=100,

@@ -14,7 +14,7 @@ from inference.registry import ModelRegistry, RegistryError
 from shopstream import topics as t
 from shopstream.config import Settings
 from streams.catalog import CatalogCache
-from streams.consumer import bound_fetch_wait, deliver_without_tasks
+from streams.consumer import deliver_without_tasks, tune_fetches
 from streams.handlers import EventHandlers, InferenceStage, NoInference
 from streams.metrics import WorkerMetrics
 from streams.recommend import ModelStage
@@ -68,7 +68,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     # Faust holds the stream whenever more than 100 table-changelog writes wait to be sent
     # and then drains them in 0.1 s steps (the catalog table still writes through Faust).
     app.producer.buffer.max_messages = settings.producer_buffer_messages
-    bound_fetch_wait(app, settings.fetch_max_wait_ms)
+    tune_fetches(app, settings.fetch_max_wait_ms, settings.fetch_min_bytes)
     deliver_without_tasks(app)
     metrics = WorkerMetrics()
     catalog_cache = CatalogCache()

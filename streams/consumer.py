@@ -14,21 +14,31 @@ import faust
 from mode.services import WaitResults
 
 
-def bound_fetch_wait(app: faust.App, max_wait_ms: int) -> None:
-    """Make the worker's consumer ask the broker to answer a fetch within ``max_wait_ms``.
+def tune_fetches(app: faust.App, max_wait_ms: int, min_bytes: int) -> None:
+    """Make the worker's consumer ask the broker to answer a fetch once ``min_bytes`` are
+    there, or within ``max_wait_ms``.
 
-    Faust hard-codes 1,500 ms, and its client (aiokafka) keeps one fetch in flight per
-    broker, leaving out partitions that still hold unread records. When such a fetch asks
-    only for partitions with nothing new, records arriving meanwhile on the others wait
+    Faust hard-codes a 1,500 ms wait, and its client (aiokafka) keeps one fetch in flight
+    per broker, leaving out partitions that still hold unread records. When such a fetch
+    asks only for partitions with nothing new, records arriving meanwhile on the others wait
     for it to time out: on live traffic here, half the runs had every event ~1.5 s late
-    (measured between an event's ts and its handler). An idle worker then fetches every
-    ``max_wait_ms`` instead, which costs little (a fetch is ~1 ms of CPU)."""
+    (measured between an event's ts and its handler).
+
+    With Faust's minimum of one byte, the broker answers as soon as anything arrives, so on
+    live traffic every few records cost a fetch round: a request for every assigned
+    partition, its answer decoded in Python, and two hand-offs between Faust's consumer
+    thread and the event loop. Gathering up to 32 KB within 10 ms cut the worker's CPU per
+    event by 7-10% at 2,400 events/s, and its p99 latency in four of five alternating
+    pairs (median 196 against 238 ms). An idle worker fetches every ``max_wait_ms``
+    (a fetch is ~1 ms of CPU)."""
     thread: Any = app.consumer._thread  # type: ignore[attr-defined]  # the aiokafka driver's
     create = thread._create_worker_consumer
 
     def create_consumer(transport: Any) -> Any:
         consumer = create(transport)
-        consumer._fetch_max_wait_ms = max_wait_ms  # its fetcher reads it when it starts
+        # its fetcher reads them when it starts
+        consumer._fetch_max_wait_ms = max_wait_ms
+        consumer._fetch_min_bytes = min_bytes
         return consumer
 
     thread._create_worker_consumer = create_consumer

@@ -11,22 +11,22 @@ import faust
 import pytest
 from faust.types import TP
 
-from streams.consumer import bound_fetch_wait, deliver_without_tasks
+from streams.consumer import deliver_without_tasks, tune_fetches
 
 TOPIC_PARTITION = TP("views", 0)
 
 
-def test_the_consumer_asks_the_broker_to_answer_fetches_within_the_setting(tmp_path):
+def test_the_consumer_asks_the_broker_for_the_settings_fetch_size_and_wait(tmp_path):
     async def build():  # aiokafka wants a running loop for its client
         app = faust.App("fetch-wait", broker="kafka://127.0.0.1:1", datadir=str(tmp_path))
-        bound_fetch_wait(app, 35)
+        tune_fetches(app, 35, 4096)
         consumer = app.consumer._thread._create_worker_consumer(app.transport)
         await consumer._client.close()
         return consumer
 
     consumer = asyncio.run(build())
-    # Faust's own value is 1,500 ms, which live traffic waited for (see bound_fetch_wait)
-    assert consumer._fetch_max_wait_ms == 35
+    # Faust's own values are 1,500 ms, which live traffic waited for, and one byte
+    assert (consumer._fetch_max_wait_ms, consumer._fetch_min_bytes) == (35, 4096)
 
 
 def run_with_app(tmp_path, handler, body):
