@@ -75,12 +75,12 @@ class _Group:
     excluded: list[set[str]]
     batch: EncodedBatch
     campaigns: list[ResolvedCampaign]
-    # the graphs' top items and scores per row (none where a window has no known item)
+    # the graphs' top items and scores per row (none where a window has no known item), and
+    # per top item the window item that explains it and the user's event code with it
     top_items: np.ndarray
     top_scores: np.ndarray
-    # per top item, the window item that explains it and the user's event code with it
-    sources: np.ndarray | None = None
-    source_codes: np.ndarray | None = None
+    sources: np.ndarray
+    source_codes: np.ndarray
     ad_scores: np.ndarray | None = None
 
 
@@ -151,10 +151,10 @@ class Recommender:
         # the graph takes its top K+E+1 before excluding: K+E+1 must fit in the item table
         batch = encode_windows(model.index, [req.window for _, req in rows], meta.max_len,
                                excluded, max_exclude=max(0, len(meta.item_ids) - 1 - meta.top_k))
+        no_items = np.zeros((len(rows), 0), dtype=np.int64)
         return _Group(model, variant, members, rows, excluded, batch,
                       self._campaigns_for(model) if self.campaigns else [],
-                      np.zeros((len(rows), 0), dtype=np.int64),
-                      np.zeros((len(rows), 0), dtype=np.float32))
+                      no_items, np.zeros((len(rows), 0), dtype=np.float32), no_items, no_items)
 
     def infer(self, prepared: Prepared) -> Prepared:
         """Run the graphs, the campaign scores and the reasons' similarities (for every top
@@ -207,10 +207,7 @@ class Recommender:
                                 now_s)
         ids = model.index.ids
         chosen = []
-        n, width = group.top_items.shape
-        no_source = [[0] * width] * n
-        sources = no_source if group.sources is None else group.sources.tolist()
-        codes = no_source if group.source_codes is None else group.source_codes.tolist()
+        sources, codes = group.sources.tolist(), group.source_codes.tolist()
         # -inf: excluded by the graph; 0: padding (a catalog smaller than K)
         for row, (items_row, scores_row) in enumerate(zip(group.top_items.tolist(),
                                                           group.top_scores.tolist(),
