@@ -14,7 +14,7 @@ from inference.registry import ModelRegistry, RegistryError
 from shopstream import topics as t
 from shopstream.config import Settings
 from streams.catalog import CatalogCache
-from streams.consumer import seek_before_streaming, tune_fetches
+from streams.consumer import deliver_without_tasks, seek_before_streaming, tune_fetches
 from streams.handlers import EventHandlers, InferenceStage, NoInference
 from streams.metrics import WorkerMetrics
 from streams.recommend import ModelStage
@@ -70,6 +70,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     app.producer.buffer.max_messages = settings.producer_buffer_messages
     tune_fetches(app, settings.fetch_max_wait_ms, settings.fetch_min_bytes)
     seek_before_streaming(app)
+    deliver_without_tasks(app)
     metrics = WorkerMetrics()
     catalog_cache = CatalogCache()
     tables = create_tables(app, settings, on_catalog_change=catalog_cache.on_changelog_event)

@@ -1,13 +1,17 @@
-"""Two changes to the worker's Faust consumer: how it fetches, and holding records back
-while a rebalance seeks. Both patch one consumer instance (not Faust's classes) and are
-tested against the pinned faust-streaming (tests/unit/streams/test_consumer.py).
+"""Three changes to the worker's Faust consumer: how it fetches, how it hands records on,
+and holding records back while a rebalance seeks. Each patches one consumer instance (not
+Faust's classes) and is tested against the pinned faust-streaming
+(tests/unit/streams/test_consumer.py).
 """
 
 from __future__ import annotations
 
+import types
+from collections.abc import Coroutine, Generator
 from typing import Any
 
 import faust
+from mode.services import WaitResults
 
 
 def tune_fetches(app: faust.App, max_wait_ms: int, min_bytes: int) -> None:
@@ -69,4 +73,77 @@ def seek_before_streaming(app: faust.App) -> None:
         resume(partitions)
 
     consumer.resume_partitions = resume_partitions
+
+
+def deliver_without_tasks(app: faust.App) -> None:
+    """Hand each fetched record to its streams without starting tasks for it, when nothing
+    has to wait.
+
+    Faust's consumer passes every record on through ``wait_first(on_message(record),
+    suspend_flow.wait())``, so that a rebalance (which sets ``suspend_flow``) can abandon
+    a record whose stream buffer is full. ``wait_first`` makes a task of each of those and
+    of two more waits (the service stopping or crashing), waits for the first to finish
+    and cancels the rest: 33 µs a record here, measured against 0.1 µs for awaiting the
+    handler itself, while the consume-only agent spends ~75 µs a record in all.
+
+    Almost always the handler finishes at once (its stream's buffer has room). So here
+    the handler's first step runs directly; only when it has to wait (a full buffer, flow
+    stopped, the producer's buffer full) does the rest of it go through Faust's
+    ``wait_first``, from where it stopped, with the same waits as before.
+    """
+    consumer: Any = app.consumer
+    # the coroutine Faust's drain loop hands to wait_first for each record
+    handler = app.topics.on_message.__code__
+    wait_first = consumer.wait_first
+
+    async def wait_first_fast(*coros: Any, timeout: Any = None) -> WaitResults:
+        first = coros[0] if coros else None
+        if getattr(first, "cr_code", None) is not handler or consumer.should_stop:
+            return await wait_first(*coros, timeout=timeout)
+        assert isinstance(first, Coroutine)
+        try:
+            blocked_on = first.send(None)
+        except StopIteration as done:
+            _close(coros[1:])
+            return WaitResults([first], [done.value], False)
+        except BaseException:
+            _close(coros[1:])
+            raise
+        return await wait_first(_go_on(first, blocked_on), *coros[1:], timeout=timeout)
+
+    consumer.wait_first = wait_first_fast
+
+
+def _close(waits: tuple[Any, ...]) -> None:
+    for wait in waits:
+        if isinstance(wait, Coroutine):
+            wait.close()  # never started: closing it is all it needs
+
+
+async def _go_on(coro: Coroutine[Any, Any, Any], blocked_on: Any) -> Any:
+    return await _resume(coro, blocked_on)
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, Any],
+            blocked_on: Any) -> Generator[Any, Any, Any]:
+    """Drive ``coro`` on from a step that left it waiting for ``blocked_on``: the task
+    running this waits for that future, then passes on what the task is sent or thrown
+    (a cancellation included) until ``coro`` returns."""
+    while True:
+        try:
+            sent = yield blocked_on
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # noqa: BLE001 — handed to the coroutine as it came
+            try:
+                blocked_on = coro.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                blocked_on = coro.send(sent)
+            except StopIteration as done:
+                return done.value
 

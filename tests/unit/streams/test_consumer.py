@@ -4,11 +4,16 @@ nothing here connects)."""
 from __future__ import annotations
 
 import asyncio
+import warnings
+from types import SimpleNamespace
 
 import faust
+import pytest
 from faust.types import TP
 
-from streams.consumer import seek_before_streaming, tune_fetches
+from streams.consumer import deliver_without_tasks, seek_before_streaming, tune_fetches
+
+TOPIC_PARTITION = TP("views", 0)
 
 
 def test_the_consumer_asks_the_broker_for_the_settings_fetch_size_and_wait(tmp_path):
@@ -58,3 +63,127 @@ def test_resuming_only_changelog_partitions_lets_records_flow(tmp_path):
     consumer.resume_partitions({TP("seek-hold-rows-changelog", 1)})
 
     assert consumer.flow_active and consumer.can_resume_flow.is_set()
+
+
+def run_with_app(tmp_path, handler, body):
+    """Run ``body(app, deliver, tasks)`` on a loop that counts the tasks it starts, with
+    ``handler`` as the stream callback for TOPIC_PARTITION; ``deliver(message)`` is the call
+    Faust's drain loop makes for each fetched record."""
+
+    async def main():
+        tasks = []
+        loop = asyncio.get_running_loop()
+
+        def factory(loop, coro):
+            task = asyncio.Task(coro, loop=loop)
+            tasks.append(task)
+            return task
+
+        app = faust.App("deliver", broker="kafka://127.0.0.1:1", datadir=str(tmp_path))
+        deliver_without_tasks(app)
+        app.topics._tp_to_callback[TOPIC_PARTITION] = handler
+        consumer = app.consumer
+
+        def deliver(message):
+            return consumer.wait_first(app.topics.on_message(message),
+                                       consumer.suspend_flow.wait())
+
+        loop.set_task_factory(factory)
+        return await body(app, deliver, tasks)
+
+    return asyncio.run(main())
+
+
+def message(n):
+    return SimpleNamespace(tp=TOPIC_PARTITION, n=n)
+
+
+def test_a_record_whose_stream_has_room_is_handed_on_without_a_task(tmp_path):
+    seen = []
+
+    async def handler(msg):
+        seen.append(msg.n)
+
+    async def body(app, deliver, tasks):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # an unawaited suspend_flow.wait() would warn
+            results = [await deliver(message(n)) for n in range(3)]
+        return results, len(tasks)
+
+    results, started = run_with_app(tmp_path, handler, body)
+    assert seen == [0, 1, 2]
+    assert started == 0
+    assert all(not r.stopped and r.results == [None] for r in results)
+
+
+def test_a_record_that_has_to_wait_is_handed_on_when_its_stream_has_room(tmp_path):
+    room = asyncio.Event()
+    seen = []
+
+    async def handler(msg):
+        seen.append(("waiting", msg.n))
+        await room.wait()  # a full stream buffer
+        await asyncio.sleep(0)
+        seen.append(("in", msg.n))
+
+    async def body(app, deliver, tasks):
+        pending = asyncio.ensure_future(deliver(message(7)))
+        await asyncio.sleep(0.01)
+        assert seen == [("waiting", 7)] and not pending.done()
+        room.set()
+        result = await asyncio.wait_for(pending, 1)
+        return result
+
+    result = run_with_app(tmp_path, handler, body)
+    assert seen == [("waiting", 7), ("in", 7)]
+    assert not result.stopped
+
+
+def test_a_rebalance_abandons_a_record_that_waits_as_faust_does(tmp_path):
+    seen = []
+
+    async def handler(msg):
+        try:
+            await asyncio.Event().wait()  # a full buffer that never drains
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        seen.append("in")
+
+    async def body(app, deliver, tasks):
+        pending = asyncio.ensure_future(deliver(message(1)))
+        await asyncio.sleep(0.01)
+        app.consumer.suspend_flow.set()  # what stop_flow() does when partitions move
+        result = await asyncio.wait_for(pending, 1)
+        await asyncio.sleep(0)
+        return result
+
+    result = run_with_app(tmp_path, handler, body)
+    assert seen == ["cancelled"]
+    assert result.done and result.done[0] is not None
+
+
+def test_an_error_in_the_handler_reaches_the_drain_loop(tmp_path):
+    async def handler(msg):
+        raise ValueError("bad record")
+
+    async def body(app, deliver, tasks):
+        await deliver(message(1))
+
+    with pytest.raises(ValueError, match="bad record"):
+        run_with_app(tmp_path, handler, body)
+
+
+def test_other_waits_of_the_consumer_still_go_through_faust(tmp_path):
+    async def handler(msg):
+        return None
+
+    async def body(app, deliver, tasks):
+        flag = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.01, flag.set)
+        result = await app.consumer.wait_first(flag.wait(), timeout=1)
+        return result, len(tasks)
+
+    result, started = run_with_app(tmp_path, handler, body)
+    assert not result.stopped
+    assert started >= 1  # Faust's wait_first made its tasks
