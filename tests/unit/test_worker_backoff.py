@@ -19,8 +19,11 @@ def test_worker_without_broker_logs_once_and_retries(tmp_path):
                 "SHOPSTREAM_BROKER_RETRY_MAX_S": "1"})
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
+        # Ctrl-C reaches it even when the tests run in a background job, which starts
+        # with SIGINT ignored (and Python then never installs its handler)
         proc = subprocess.Popen([sys.executable, "-m", "shopstream.cli", "worker"], env=env,
-                                stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+                                stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         time.sleep(6)
         assert proc.poll() is None  # still trying, not crashed
