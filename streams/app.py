@@ -16,6 +16,7 @@ from shopstream.config import Settings
 from streams.catalog import CatalogCache
 from streams.consumer import deliver_without_tasks, seek_before_streaming, tune_fetches
 from streams.handlers import EventHandlers, InferenceStage, NoInference
+from streams.intake import take_batches
 from streams.metrics import WorkerMetrics
 from streams.recommend import ModelStage
 from streams.sink import make_sink
@@ -45,7 +46,7 @@ def model_stage(settings: Settings, catalog: CatalogCache,
 
 
 def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust.App:
-    """The worker's app. Views and clicks are handled in micro-batches (``take_events`` with
+    """The worker's app. Views and clicks are handled in micro-batches (``take_batches`` with
     the batch size and wait from settings) by a few actors, so one can score while another
     decodes; everything the interactions path writes goes through librdkafka (streams.sink,
     which says why)."""
@@ -86,8 +87,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
 
     @app.agent(raw_topic(app, t.VIEWS, t.CLICKS), concurrency=settings.agent_concurrency)
     async def interactions(stream: faust.StreamT[bytes]) -> None:
-        batches = stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
-            settings.max_batch_size, settings.max_wait_ms / 1000)
+        batches = take_batches(app, stream, settings.max_batch_size, settings.max_wait_ms / 1000)
         async for records in batches:
             await handlers.on_interactions(records)
 

@@ -2,7 +2,7 @@
 
 Agents stay thin (see streams.app); everything here is ordinary async methods over
 injected tables and a sink, so the flow reads top to bottom. Views and clicks come in
-micro-batches (Faust's ``take_events``): the batch's states are updated and their rows
+micro-batches (streams.intake): the batch's states are updated and their rows
 written without an await in between, then the batch goes to the inference stage. What the
 sink queued is delivered before Faust commits the batch's offsets (streams.sink).
 """
