@@ -6,6 +6,7 @@ time: a turn of the event loop (``sleep(0)``), the take buffer's processor corou
 monitor's four sensor calls and the current-event context, before the batch is handed
 over and each record acknowledged. Here an actor takes what its channel's queue holds, up
 to ``max_records``, waiting at most ``within`` seconds after the first record for more,
+sleeping once for the rest of that wait rather than waking for each record that comes,
 and does for each record only what Faust's commit and shutdown rely on: the record is
 tracked as unacknowledged while it is handled and acknowledged after (a record whose
 rebalance generation has passed, or that arrived while flow was stopped, is skipped and
@@ -40,9 +41,9 @@ async def take_batches(app: faust.App, stream: faust.StreamT[Any], max_records: 
                 left = deadline - loop.time()
                 if left <= 0:
                     break
-                try:
-                    taken.append(await asyncio.wait_for(queue.get(), left))
-                except TimeoutError:
+                # one timer for the rest of the wait, not a wake-up per record that comes
+                await asyncio.sleep(left)
+                if queue.empty():
                     break
             else:
                 taken.append(queue.get_nowait())
