@@ -12,8 +12,8 @@ from shopstream.config import PROJECT_ROOT
 
 def test_a_worker_joining_while_a_backlog_drains_loses_no_event():
     # Records fetched while a rebalance sought the partitions to their committed offsets
-    # were thrown away and their offsets committed: 285 and 311 of 2,558 users came out
-    # short in two runs of this check before the fix (issue #5).
+    # were thrown away and their offsets committed: with records handed on as the worker
+    # now does, 285 and 311 of 2,558 users came out short in two runs before the fix (#5).
     run = subprocess.run([sys.executable, "tools/rebalance_check.py", "--events", "30000"],
                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
     found = re.search(r"records consumed (\d+) for (\d+) views; (\d+) users, (\d+) with",
