@@ -34,7 +34,10 @@ async def take_batches(app: faust.App, stream: faust.StreamT[Any], max_records: 
     flow = app.flow_control
     loop = asyncio.get_running_loop()
     while True:
-        taken = [await queue.get()]
+        try:
+            taken = [await queue.get()]
+        except StopAsyncIteration:  # Faust ends its streams so when the worker stops
+            return
         deadline = loop.time() + within
         while len(taken) < max_records:
             if queue.empty():

@@ -115,3 +115,15 @@ def test_records_of_an_old_generation_or_while_flow_is_stopped_are_skipped_unack
     assert offsets == [4]
     assert not stale_acked  # Faust's stream leaves it too: its partition may have moved
     assert skipped_while_paused and not paused_acked
+
+
+def test_a_stream_that_faust_ends_ends_the_batches_without_an_error(tmp_path):
+    class Ended(asyncio.Queue):  # Faust throws StopAsyncIteration into it when stopping
+        async def get(self):
+            raise StopAsyncIteration
+
+    async def body(app, queue, stream):
+        stream.channel.queue = Ended()
+        return [batch async for batch in take_batches(app, stream, 4, within=0.01)]
+
+    assert run(tmp_path, body) == []
