@@ -14,7 +14,12 @@ from inference.registry import ModelRegistry, RegistryError
 from shopstream import topics as t
 from shopstream.config import Settings
 from streams.catalog import CatalogCache
-from streams.consumer import deliver_without_tasks, seek_before_streaming, tune_fetches
+from streams.consumer import (
+    commit_before_revoke,
+    deliver_without_tasks,
+    seek_before_streaming,
+    tune_fetches,
+)
 from streams.handlers import EventHandlers, InferenceStage, NoInference
 from streams.intake import take_batches
 from streams.metrics import WorkerMetrics
@@ -70,6 +75,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     # and then drains them in 0.1 s steps (the catalog table still writes through Faust).
     app.producer.buffer.max_messages = settings.producer_buffer_messages
     tune_fetches(app, settings.fetch_max_wait_ms, settings.fetch_min_bytes)
+    commit_before_revoke(app)
     seek_before_streaming(app)
     deliver_without_tasks(app)
     metrics = WorkerMetrics()

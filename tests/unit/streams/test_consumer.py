@@ -11,7 +11,12 @@ import faust
 import pytest
 from faust.types import TP
 
-from streams.consumer import deliver_without_tasks, seek_before_streaming, tune_fetches
+from streams.consumer import (
+    commit_before_revoke,
+    deliver_without_tasks,
+    seek_before_streaming,
+    tune_fetches,
+)
 
 TOPIC_PARTITION = TP("views", 0)
 
@@ -187,3 +192,40 @@ def test_other_waits_of_the_consumer_still_go_through_faust(tmp_path):
     result, started = run_with_app(tmp_path, handler, body)
     assert not result.stopped
     assert started >= 1  # Faust's wait_first made its tasks
+
+
+def test_a_revoke_commits_while_faust_still_knows_the_acknowledged_offsets(tmp_path):
+    async def main():
+        app = faust.App("revoke-commit", broker="kafka://127.0.0.1:1", datadir=str(tmp_path))
+        consumer = app.consumer
+        tp = TP("events.views", 0)
+        consumer._acked[tp] = [0, 1, 2]  # handled, waiting for the next commit
+        committed = []
+
+        async def commit(*args, **kwargs):
+            committed.append(list(consumer._acked.get(tp, [])))
+            return True
+
+        async def faust_revoke(revoked):  # what Faust's own revoke does first
+            for gone in revoked:
+                consumer._acked.pop(gone, None)
+
+        consumer.commit = commit
+        consumer.on_partitions_revoked = faust_revoke
+        commit_before_revoke(app)
+        await consumer.on_partitions_revoked({tp})
+        return committed, tp in consumer._acked
+
+    committed, still_known = asyncio.run(main())
+    assert committed == [[0, 1, 2]]  # committed before the offsets were forgotten
+    assert not still_known
+
+
+def test_faust_forgets_a_revoked_partitions_acknowledged_offsets_before_its_own_commit():
+    # why commit_before_revoke exists: the pinned Faust pops them first thing
+    import inspect
+
+    from faust.transport.consumer import Consumer
+
+    source = inspect.getsource(Consumer.on_partitions_revoked)
+    assert source.index("self._acked.pop(tp, None)") < source.index("_on_partitions_revoked")
