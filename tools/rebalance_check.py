@@ -5,15 +5,17 @@ later, a second in the same group, so the partitions move while the backlog drai
 both are idle, every user's ``events_total`` (read over HTTP; duplicates are deduped) is
 compared with the views sent for that user, and the users whose count differs are counted.
 
-    python tools/rebalance_check.py [--events 30000] [--join-after 2.0]
+    python tools/rebalance_check.py [--events 30000] [--join-after 2.0] [--keep]
 
-Exits 1 when any user's count differs. See issue #5's notes for what it found.
+Exits 1 when any user's count differs, and then keeps its temp folder (the workers' logs,
+stores and the broker's data), as ``--keep`` does. See issue #5's notes for what it found.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import shutil
 import sys
 import tempfile
 import time
@@ -48,6 +50,8 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=30000)
     parser.add_argument("--join-after", type=float, default=2.0,
                         help="seconds between the first worker and the second")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temp folder (worker logs, stores, the broker's data)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="rebalance-check-"))
     settings = load_settings(kafka_bootstrap=f"127.0.0.1:{free_port()}",
@@ -55,6 +59,7 @@ def main() -> int:
     broker = LocalKafka(settings)
     broker.up()
     workers = []
+    wrong = -1  # until counted
     try:
         create_topics(settings)
         pairs = sessions(DEFAULT_DATA, args.events)
@@ -86,6 +91,10 @@ def main() -> int:
     finally:
         stop_workers(workers)
         broker.down()
+        if args.keep or wrong:
+            print(f"kept {tmp}")
+        else:  # ~60 MB a run, and the integration tests run it every time
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
