@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
+
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # this checkout's packages, not an installed copy
@@ -76,3 +78,29 @@ def save_rates(name: str, rates: dict[str, float], meta: dict[str, object], xlab
     fig.tight_layout()
     fig.savefig(RESULTS / f"{name}.png", dpi=120)
     print(f"wrote {RESULTS / name}.json and .png")
+
+
+def sessions(path: Path, n_events: int) -> list[tuple[str, str]]:
+    """(user, item) pairs in the data's order, interleaving users as a shop would see them."""
+    users = []
+    total = 0
+    with open(path) as fh:
+        for line in fh:
+            user, *items = line.split()
+            users.append((user, items))
+            total += len(items)
+            if total >= n_events:
+                break
+    out: list[tuple[str, str]] = []
+    depth = 0
+    while len(out) < n_events:
+        for user, items in users:
+            if depth < len(items):
+                out.append((user, items[depth]))
+        depth += 1
+    return out[:n_events]
+
+
+def view_record(user: str, item: str, event_id: str, ts: int) -> tuple[bytes, bytes]:
+    return user.encode(), orjson.dumps({"event_id": event_id, "user_id": user,
+                                        "item_id": item, "ts": ts})

@@ -7,12 +7,15 @@ One run, one broker, the same backlog of real Beauty sessions for both:
    same backlog; its rate is read from its /metrics counter, timed from the first record;
    then the baseline drains it once more, and the ratio is to the mean of its two rates
    (this host's speed drifts within a run);
-3. events are then sent in real time at half the worker's rate, and the latency from each
-   event's ts to its recommendation's emitted_ts is measured from the output topic;
+3. events are then sent in real time at half the worker's rate, by bench/paced_sender.py
+   at a lower CPU priority (it stands for the shop's producers, which run elsewhere; see
+   there), and the latency from each event's ts to its recommendation's emitted_ts is
+   measured from the output topic;
 4. with the worker stopped, the consume-only agent gets the same paced load (joined at the
    topic's end), for the CPU per event of a Faust agent doing nothing at that rate.
-Both phases also report the CPU time per event of the worker, the broker and this process
-(from /proc), since on a shared 2-core machine CPU, not a stall, sets the limits.
+Both phases also report the CPU time per event of the worker, the broker, this process
+and the sender (from /proc and the sender's own count), since on a shared 2-core machine
+CPU, not a stall, sets the limits.
 The model is models/CURRENT when there is one, else a random model of realistic size
 (12,101 items, width 64, 2 layers, L=50) from inference.testing.
 
@@ -38,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-from _common import DEFAULT_DATA, REPO, RESULTS
+from _common import DEFAULT_DATA, REPO, RESULTS, sessions, view_record
 
 from inference.testing import build_version
 from shopstream import topics as t
@@ -46,30 +49,6 @@ from shopstream.config import Settings, load_settings
 from shopstream.kafkaio import make_consumer, make_producer, produce_all
 from shopstream.localkafka import LocalKafka, free_port, port_is_open
 from shopstream.topics import create_topics
-
-
-def sessions(path: Path, n_events: int) -> list[tuple[str, str]]:
-    """(user, item) pairs in the data's order, interleaving users as a shop would see them."""
-    users = []
-    with open(path) as fh:
-        for line in fh:
-            user, *items = line.split()
-            users.append((user, items))
-            if sum(len(i) for _, i in users) >= n_events:
-                break
-    out: list[tuple[str, str]] = []
-    depth = 0
-    while len(out) < n_events:
-        for user, items in users:
-            if depth < len(items):
-                out.append((user, items[depth]))
-        depth += 1
-    return out[:n_events]
-
-
-def view_record(user: str, item: str, event_id: str, ts: int) -> tuple[bytes, bytes]:
-    return user.encode(), orjson.dumps({"event_id": event_id, "user_id": user,
-                                        "item_id": item, "ts": ts})
 
 
 def model_dir(tmp: Path) -> tuple[Path, str]:
@@ -192,24 +171,22 @@ def consume_only(settings: Settings, n: int, broker_pid: int) -> tuple[float, di
         "broker": (cpu_seconds(broker_pid) - broker_cpu) / n * 1e6}
 
 
-def send_paced(settings: Settings, rate: float, seconds: float, tag: str,
-               linger_ms: float) -> int:
+SENDER = [sys.executable, str(REPO / "bench" / "paced_sender.py")]
+
+
+def send_paced(settings: Settings, rate: float, seconds: float, tag: str, linger_ms: float,
+               nice: int) -> tuple[int, float]:
     """Send views of real sessions at ``rate``/s for ``seconds``, stamped with the time they
-    are sent (users and event ids prefixed with ``tag``); returns how many were sent."""
-    # as a shop's event producers would send: the client's usual few ms of linger (counted
-    # in the latency, since an event's ts is taken before it is produced)
-    producer = make_producer(settings, **{"linger.ms": linger_ms})
-    pairs = sessions(DEFAULT_DATA, int(rate * seconds))
-    start = time.monotonic()
-    for i, (user, item) in enumerate(pairs):
-        wait = start + i / rate - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        key, value = view_record(f"{tag}-{user}", item, f"{tag}-{i}", int(time.time() * 1000))
-        producer.produce(t.VIEWS, key=key, value=value)
-        producer.poll(0)
-    producer.flush(30)
-    return len(pairs)
+    are sent (users and event ids prefixed with ``tag``), from bench/paced_sender.py run at
+    ``nice`` (see there why); how many were sent, and the sender's CPU µs per event."""
+    done = subprocess.run(
+        ["nice", "-n", str(nice), *SENDER, "--bootstrap", settings.kafka_bootstrap,
+         "--rate", str(rate), "--seconds", str(seconds), "--tag", tag,
+         "--linger-ms", str(linger_ms)], capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"the paced sender failed: {done.stderr[-2000:]}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return report["sent"], report["cpu_seconds"] / report["sent"] * 1e6
 
 
 def wait_for_group(settings: Settings, group: str, timeout: float = 60.0) -> None:
@@ -229,9 +206,10 @@ def wait_for_group(settings: Settings, group: str, timeout: float = 60.0) -> Non
 
 
 def consume_only_live(settings: Settings, rate: float, seconds: float, broker_pid: int,
-                      linger_ms: float) -> dict[str, float]:
+                      linger_ms: float, nice: int) -> dict[str, float]:
     """The baseline under the latency run's load: the consume-only agent, joined at the end
-    of the topic, while views are sent at ``rate``/s; CPU per event of it and the broker."""
+    of the topic, while views are sent at ``rate``/s; CPU per event of it, the broker and
+    the sender."""
     group = f"bench-live-{uuid.uuid4().hex[:6]}"
     expected = int(rate * seconds)
     # it reports after most of them, in case its first fetch came after the first sends
@@ -245,7 +223,8 @@ def consume_only_live(settings: Settings, rate: float, seconds: float, broker_pi
             wait_for_group(settings, group)
             time.sleep(2)  # its first fetch sets its position at the end
             broker_cpu = cpu_seconds(broker_pid)
-            sent = send_paced(settings, rate, seconds, f"live-{group}", linger_ms)
+            sent, sender = send_paced(settings, rate, seconds, f"live-{group}", linger_ms,
+                                      nice)
             broker = (cpu_seconds(broker_pid) - broker_cpu) / sent * 1e6
             agent.wait(timeout=60)
         finally:
@@ -254,13 +233,14 @@ def consume_only_live(settings: Settings, rate: float, seconds: float, broker_pi
                 agent.wait()
         log.seek(0)
         report = baseline_report("", log.read())  # on failure, its log's tail is shown
-    return {"consume_only": report["cpu_seconds"] / report["events"] * 1e6, "broker": broker}
+    return {"consume_only": report["cpu_seconds"] / report["events"] * 1e6, "broker": broker,
+            "sender": sender}
 
 
 def paced_latency(settings: Settings, rate: float, seconds: float, pids: Pids,
-                  linger_ms: float) -> tuple[list[float], dict[str, float]]:
+                  linger_ms: float, nice: int) -> tuple[list[float], dict[str, float]]:
     """Send views at ``rate``/s for ``seconds``; latencies (ms) of the recommendations and
-    the CPU time (µs per event) each of ``pids`` used while they were sent."""
+    the CPU time (µs per event) each of ``pids`` and the sender used while they were sent."""
     run = uuid.uuid4().hex[:6]
     # A latency is read from the record (emitted_ts - event_ts), not from when this consumer
     # gets it: the consumer may fetch rarely. The broker shares this machine's two cores
@@ -271,8 +251,8 @@ def paced_latency(settings: Settings, rate: float, seconds: float, pids: Pids,
     consumer.subscribe([t.RECS])
     consumer.poll(2.0)  # join before sending
     cpu_start = {name: cpu_seconds(*ps) for name, ps in pids.items()}
-    sent = send_paced(settings, rate, seconds, f"lat-{run}", linger_ms)
-    cpu = cpu_per_event(pids, cpu_start, sent)
+    sent, sender = send_paced(settings, rate, seconds, f"lat-{run}", linger_ms, nice)
+    cpu = {**cpu_per_event(pids, cpu_start, sent), "sender": sender}
     latencies: list[float] = []
     quiet_until = time.monotonic() + 5
     while time.monotonic() < quiet_until:
@@ -323,6 +303,9 @@ def main() -> None:
     parser.add_argument("--producer-linger-ms", type=float, default=5.0,
                         help="linger of the latency run's event producer (default 5, as "
                         "librdkafka's; 0 sends each event in a request of its own)")
+    parser.add_argument("--sender-nice", type=int, default=10,
+                        help="CPU priority (nice) of the paced runs' event sender (default 10; "
+                        "0: the worker's own, see bench/paced_sender.py)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temp folder (worker logs, stores, the broker's data)")
     parser.add_argument("--workers", type=int, default=1,
@@ -366,7 +349,7 @@ def main() -> None:
                                         args.profile if i == 0 else None, extra_env)
             workers.append(worker)
             ports.append(port)
-        # this process scrapes the workers' metrics, then sends the paced load
+        # this process scrapes the workers' metrics (paced loads come from paced_sender.py)
         pids = {"worker": tuple(w.pid for w in workers), "broker": (broker_pid,),
                 "bench": (os.getpid(),)}
         worker_rate, cpu = drain_rate(ports, args.events, pids)
@@ -387,7 +370,8 @@ def main() -> None:
         half = args.latency_rate or worker_rate / 2
         before_latency = model_calls(ports)
         latencies, paced_cpu = ([], {}) if args.no_model else paced_latency(
-            settings, half, args.latency_seconds, pids, args.producer_linger_ms)
+            settings, half, args.latency_seconds, pids, args.producer_linger_ms,
+            args.sender_nice)
         lat = np.array(latencies) if latencies else np.array([np.nan])
         live_batch = users_per_model_call(ports, before_latency)
         live_base: dict[str, float] = {}
@@ -395,11 +379,12 @@ def main() -> None:
             # the same load on the consume-only agent, with the workers stopped
             stop_workers(workers)
             live_base = consume_only_live(settings, half, args.latency_seconds, broker_pid,
-                                          args.producer_linger_ms)
+                                          args.producer_linger_ms, args.sender_nice)
         result = {
             "model": model_name, "events": args.events, "settings": extra_env,
             "workers": args.workers,
             "event_producer_linger_ms": args.producer_linger_ms,
+            "event_sender_nice": args.sender_nice,
             "consume_only_events_per_s": base_rate,
             "consume_only_runs_events_per_s": [first[0], again[0]],
             "worker_events_per_s": worker_rate,
@@ -421,7 +406,8 @@ def main() -> None:
               + f"; {live_batch:.0f} users per model call")
         if live_base:
             print(f"consume-only Faust agent at the same rate: CPU per event: agent "
-                  f"{live_base['consume_only']:.0f} µs, broker {live_base['broker']:.0f} µs")
+                  f"{live_base['consume_only']:.0f} µs, broker {live_base['broker']:.0f} µs, "
+                  f"sender {live_base['sender']:.0f} µs")
         (RESULTS / "worker.json").write_text(json.dumps(result, indent=2))
         plot(result, latencies, RESULTS / "worker.png")
         print(f"wrote {RESULTS / 'worker.json'} and worker.png")
