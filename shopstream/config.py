@@ -125,7 +125,9 @@ class Settings(BaseSettings):
     )
     ab_share: float = Field(0.0, ge=0.0, le=1.0, description="share of users given ab_version")
     max_batch_size: int = Field(256, ge=1, description="most users scored in one inference")
-    max_wait_ms: float = Field(5.0, gt=0.0, description="longest an event waits for its batch")
+    max_wait_ms: float = Field(
+        1.0, gt=0.0, description="longest an event waits for its batch (records come a fetch "
+        "at a time, so waiting longer rarely gathers more; see streams.intake)")
     top_k: int = Field(10, ge=1, description="items per recommendation")
     exclude_viewed: bool = Field(False, description="also exclude items in the user's window")
     excluded_categories: Annotated[frozenset[str], NoDecode] = Field(

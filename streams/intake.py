@@ -6,12 +6,14 @@ time: a turn of the event loop (``sleep(0)``), the take buffer's processor corou
 monitor's four sensor calls and the current-event context, before the batch is handed
 over and each record acknowledged. Here an actor takes what its channel's queue holds, up
 to ``max_records``, waiting at most ``within`` seconds after the first record for more,
-sleeping once for the rest of that wait rather than waking for each record that comes,
-and does for each record only what Faust's commit and shutdown rely on: the record is
-tracked as unacknowledged while it is handled and acknowledged after (a record whose
-rebalance generation has passed, or that arrived while flow was stopped, is skipped and
-not acknowledged, as Faust's stream does). Actors of one agent share the queue, as they
-share Faust's stream.
+sleeping once for the rest of that wait rather than waking for each record that comes.
+Records reach the queue a fetch at a time, every few ms, so the worker's default wait is
+short (1 ms, see shopstream.config): what a fetch brought is all there at once, and a
+longer wait mostly delayed the batch. For each record the actor does only what Faust's
+commit and shutdown rely on: the record is tracked as unacknowledged while it is handled
+and acknowledged after (a record whose rebalance generation has passed, or that arrived
+while flow was stopped, is skipped and not acknowledged, as Faust's stream does). Actors
+of one agent share the queue, as they share Faust's stream.
 """
 
 from __future__ import annotations
