@@ -11,7 +11,9 @@ One run, one broker, the same backlog of real Beauty sessions for both:
    at a lower CPU priority (it stands for the shop's producers, which run elsewhere; see
    there), and the latency from each event's ts to its recommendation's emitted_ts is
    measured from the output topic;
-4. with the worker stopped, the consume-only agent gets the same paced load (joined at the
+4. optionally (``--sweep``), the same at each of a list of rates, for the rate up to which
+   p99 stays within 50 ms;
+5. with the worker stopped, the consume-only agent gets the same paced load (joined at the
    topic's end), for the CPU per event of a Faust agent doing nothing at that rate.
 Both phases also report the CPU time per event of the worker, the broker, this process
 and the sender (from /proc and the sender's own count), since on a shared 2-core machine
@@ -19,7 +21,7 @@ CPU, not a stall, sets the limits.
 The model is models/CURRENT when there is one, else a random model of realistic size
 (12,101 items, width 64, 2 layers, L=50) from inference.testing.
 
-    python bench/bench_worker.py [--events 20000] [--latency-seconds 20]
+    python bench/bench_worker.py [--events 20000] [--latency-seconds 20] [--sweep 2000,3000]
 Writes bench/results/worker.json and worker.png.
 """
 
@@ -267,13 +269,32 @@ def paced_latency(settings: Settings, rate: float, seconds: float, pids: Pids,
     return latencies, cpu
 
 
+def percentiles(latencies: list[float]) -> dict[str, float]:
+    lat = np.array(latencies) if latencies else np.array([np.nan])
+    return {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
+            "max": float(lat.max())}
+
+
+def rates_list(text: str) -> list[float]:
+    """``--sweep``'s value: events/s, comma separated."""
+    try:
+        rates = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of rates: {text!r}") from None
+    if not rates or any(r <= 0 for r in rates):
+        raise argparse.ArgumentTypeError(f"rates must be positive numbers: {text!r}")
+    return rates
+
+
 def plot(result: dict, latencies: list[float], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    sweep = result["latency_sweep"]
+    fig, axes = plt.subplots(1, 3 if sweep else 2, figsize=(15 if sweep else 10, 4))
+    left, right = axes[0], axes[1]
     names = ["consume-only Faust agent", "shopstream worker"]
     rates = [result["consume_only_events_per_s"], result["worker_events_per_s"]]
     left.bar(names, rates, color=["#999", "#3a7"])
@@ -287,6 +308,16 @@ def plot(result: dict, latencies: list[float], path: Path) -> None:
         right.set_ylabel("fraction of recommendations")
         right.set_title(f"at {result['latency_rate_events_per_s']:.0f} events/s")
         right.legend()
+    if sweep:
+        rates = [point["events_per_s"] for point in sweep]
+        for key, style in (("p50", "o-"), ("p99", "s-")):
+            axes[2].plot(rates, [point[key] for point in sweep], style, label=key)
+        axes[2].axhline(50, color="r", linestyle="--", label="50 ms")
+        axes[2].set_xlabel("events/s sent")
+        axes[2].set_ylabel("event ts -> recommendation emitted (ms)")
+        axes[2].set_yscale("log")
+        axes[2].set_title("latency by rate")
+        axes[2].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -303,6 +334,9 @@ def main() -> None:
     parser.add_argument("--producer-linger-ms", type=float, default=5.0,
                         help="linger of the latency run's event producer (default 5, as "
                         "librdkafka's; 0 sends each event in a request of its own)")
+    parser.add_argument("--sweep", type=rates_list, default=[], metavar="RATE[,RATE...]",
+                        help="after the half-rate run, the latency at each of these events/s "
+                        "(20 s each), for the rate up to which p99 stays within 50 ms")
     parser.add_argument("--sender-nice", type=int, default=10,
                         help="CPU priority (nice) of the paced runs' event sender (default 10; "
                         "0: the worker's own, see bench/paced_sender.py)")
@@ -372,8 +406,15 @@ def main() -> None:
         latencies, paced_cpu = ([], {}) if args.no_model else paced_latency(
             settings, half, args.latency_seconds, pids, args.producer_linger_ms,
             args.sender_nice)
-        lat = np.array(latencies) if latencies else np.array([np.nan])
         live_batch = users_per_model_call(ports, before_latency)
+        sweep = []
+        for rate in args.sweep:
+            found, found_cpu = paced_latency(settings, rate, args.latency_seconds, pids,
+                                             args.producer_linger_ms, args.sender_nice)
+            sweep.append({"events_per_s": rate, "recommendations": len(found),
+                          **percentiles(found), "cpu_us_per_event": found_cpu})
+            print(f"  at {rate:,.0f} events/s: p50 {sweep[-1]['p50']:.1f} ms, "
+                  f"p99 {sweep[-1]['p99']:.1f} ms; worker {found_cpu['worker']:.0f} µs an event")
         live_base: dict[str, float] = {}
         if latencies:
             # the same load on the consume-only agent, with the workers stopped
@@ -394,9 +435,8 @@ def main() -> None:
             "cpu_us_per_event": {"baseline": base_cpu, "worker_drain": cpu,
                                  "latency_run": paced_cpu,
                                  "latency_run_baseline": live_base},
-            "latency_ms": {"p50": float(np.percentile(lat, 50)),
-                           "p99": float(np.percentile(lat, 99)), "max": float(lat.max()),
-                           "recommendations": len(latencies)},
+            "latency_ms": {**percentiles(latencies), "recommendations": len(latencies)},
+            "latency_sweep": sweep,
             "machine": f"{os.cpu_count()} cores",
         }
         lat_ms = result["latency_ms"]
