@@ -5,14 +5,14 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+import time
+from typing import Any
 
 from tenacity import before_sleep_log, retry, retry_if_result, wait_exponential
 
 from shopstream.config import Settings
 from shopstream.localkafka import broker_answers
 from shopstream.topics import create_changelogs, create_topics
-
-GC_GEN0_THRESHOLD = 50_000  # net allocations between young collections (CPython: 700)
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +34,50 @@ def wait_for_broker(settings: Settings) -> None:
 def tune_interpreter(settings: Settings) -> None:
     """The collector and thread switching, for a process that runs the worker (call it once
     the app and the model are loaded)."""
-    # The model and start-up objects live for the whole run: keep them out of the garbage
-    # collector's generations, whose scans otherwise pause the event loop (measured ~2x).
+    # Events and outputs die by reference counting; what survives is users' state: ~20
+    # tracked objects a user, and a worker keeps up to state_cache_size users. Generational
+    # collection scans the survivors again and again, and everything stops while it does:
+    # bench_worker saw young collections of 20-75 ms every few seconds and older ones of
+    # ~400 ms once the worker held a few tens of thousands of users (each a p99 spike).
+    # So what survives a young collection is frozen right after it (out of every later
+    # scan), and a young collection only ever scans what was allocated since the last one:
+    # for 400,000 events over 44,000 users (a test outside the worker), pauses of at most
+    # 2.4 ms at a threshold of 2,000 and 6 ms at 5,000, against 69 ms young and 460 ms
+    # older ones before (threshold 50,000). In the worker each young collection also scans
+    # the records and batches in flight, so smaller thresholds cost more CPU: at 3,000
+    # events/s, pauses of at most 10, 28 and 48 ms and ~6, ~3 and ~1.5% of a core for
+    # 2,000, 5,000 and 10,000 (one 30 s run each, on a noisy host). Reference cycles that
+    # die after being frozen are found by full_collection, which the worker runs every
+    # gc_full_collect_s (every 5 s at 3,000 events/s, it found none after the first: 72 to
+    # 225 ms each as the users held grew). The model and start-up objects are frozen
+    # first, the same way.
     gc.freeze()
-    # Events and outputs die by reference counting; what survives is users' state (tens of
-    # thousands of small objects). With the default thresholds a full collection ran every
-    # 1-2 s under load and paused everything for 20-50 ms, a share of the latency tail;
-    # with a higher first threshold, bench_worker's whole run saw one young collection.
-    gc.set_threshold(GC_GEN0_THRESHOLD, 10, 10)
+    gc.set_threshold(settings.gc_young_threshold, 10, 10)
+    if freeze_survivors not in gc.callbacks:
+        gc.callbacks.append(freeze_survivors)
     # Three threads run Python: the event loop, Faust's Kafka consumer and the scoring
     # thread (between model runs). The loop is busy most of the time under load, so a
     # fetch's records, or a scored batch, can wait up to the switch interval for the GIL
     # before they move on to the loop.
     sys.setswitchinterval(settings.gil_switch_ms / 1000)
+
+
+def freeze_survivors(phase: str, info: dict[str, Any]) -> None:
+    """A gc callback: once a collection is over, freeze what it left (see tune_interpreter)."""
+    if phase == "stop":
+        gc.freeze()
+
+
+def full_collection() -> int:
+    """Collect every generation, frozen objects included, then freeze the survivors again;
+    returns the unreachable objects found (reference cycles that died after being frozen).
+    It pauses the process in proportion to everything it holds (~0.5 s per million tracked
+    objects here)."""
+    gc.unfreeze()
+    try:
+        return gc.collect()
+    finally:
+        gc.freeze()
 
 
 def run_worker(settings: Settings) -> int:
@@ -61,6 +92,13 @@ def run_worker(settings: Settings) -> int:
     create_changelogs(settings, {table.changelog_topic.get_topic_name(): table.partitions
                                  for table in app.tables.values()})
     tune_interpreter(settings)
+    if settings.gc_full_collect_s:
+        @app.timer(settings.gc_full_collect_s)
+        async def collect_cycles() -> None:
+            started = time.perf_counter()
+            found = full_collection()
+            log.info("full garbage collection: %d unreachable objects, %.0f ms", found,
+                     (time.perf_counter() - started) * 1000)
     # web host/port/bind come from the app's settings (see streams.app.create_app)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG (at warning level and above) so
