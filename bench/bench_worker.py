@@ -336,7 +336,8 @@ def main() -> None:
                         "librdkafka's; 0 sends each event in a request of its own)")
     parser.add_argument("--sweep", type=rates_list, default=[], metavar="RATE[,RATE...]",
                         help="after the half-rate run, the latency at each of these events/s "
-                        "(20 s each), for the rate up to which p99 stays within 50 ms")
+                        "(--latency-seconds each), for the rate up to which p99 stays within "
+                        "50 ms")
     parser.add_argument("--sender-nice", type=int, default=10,
                         help="CPU priority (nice) of the paced runs' event sender (default 10; "
                         "0: the worker's own, see bench/paced_sender.py)")
@@ -408,7 +409,7 @@ def main() -> None:
             args.sender_nice)
         live_batch = users_per_model_call(ports, before_latency)
         sweep = []
-        for rate in args.sweep:
+        for rate in [] if args.no_model else args.sweep:  # no model, no recommendations
             found, found_cpu = paced_latency(settings, rate, args.latency_seconds, pids,
                                              args.producer_linger_ms, args.sender_nice)
             sweep.append({"events_per_s": rate, "recommendations": len(found),
