@@ -28,15 +28,8 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from bench_worker import (  # noqa: E402
-    DEFAULT_DATA,
-    events_in,
-    model_dir,
-    sessions,
-    start_worker,
-    stop_workers,
-    view_record,
-)
+from _common import DEFAULT_DATA, sessions, view_record  # noqa: E402
+from bench_worker import events_in, model_dir, start_worker, stop_workers  # noqa: E402
 
 from shopstream import topics as t  # noqa: E402
 from shopstream.config import load_settings  # noqa: E402
