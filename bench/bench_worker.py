@@ -1,10 +1,13 @@
 """The worker on a real broker: sustainable rate against a consume-only Faust agent, and
 end-to-end latency at half that rate.
 
-One run, one broker, the same backlog of real Beauty sessions for both:
+One run, one broker, the same backlog of real Beauty sessions for both (512 users
+browsing at once, see _common.sessions; each stream starts with a lead-in of
+``--lead-events`` that fills its users' windows and is not measured):
 1. baseline: bench/consume_only.py drains the backlog (a Faust agent doing nothing);
 2. `shopstream worker` (windows, dedupe, micro-batched ONNX inference, outputs) drains the
-   same backlog; its rate is read from its /metrics counter, timed from the first record;
+   same backlog; its rate is read from its /metrics counter, timed from the end of the
+   lead-in;
    then the baseline drains it once more, and the ratio is to the mean of its two rates
    (this host's speed drifts within a run);
 3. events are then sent in real time at half the worker's rate, by bench/paced_sender.py
@@ -43,7 +46,15 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-from _common import DEFAULT_DATA, REPO, RESULTS, sessions, view_record
+from _common import (
+    ACTIVE_USERS,
+    DEFAULT_DATA,
+    LEAD_EVENTS,
+    REPO,
+    RESULTS,
+    sessions,
+    view_record,
+)
 
 from inference.testing import build_version
 from shopstream import topics as t
@@ -131,20 +142,26 @@ def cpu_per_event(pids: Pids, start: dict[str, float], events: int) -> dict[str,
     return {name: (cpu_seconds(*ps) - start[name]) / events * 1e6 for name, ps in pids.items()}
 
 
-def drain_rate(ports: list[int], n: int, pids: Pids,
+def drain_rate(ports: list[int], n: int, pids: Pids, lead: int = 0,
                timeout: float = 600) -> tuple[float, dict[str, float]]:
-    """Events/s from the first consumed record until ``n`` were consumed, and the CPU time
-    (µs per event) each of ``pids`` used meanwhile."""
+    """Events/s over the ``n`` records after the first ``lead`` (from when the workers had
+    consumed those until all were), and the CPU time (µs per event) each of ``pids`` used
+    meanwhile."""
     deadline = time.monotonic() + timeout
-    while events_in(ports) == 0:
-        time.sleep(0.05)
+
+    def consumed(target: int, every: float) -> int:
+        while (seen := int(events_in(ports))) < target:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"worker consumed only {seen} of {target} events in "
+                                 f"{timeout}s")
+            time.sleep(every)
+        return seen
+
+    first = consumed(max(lead, 1), 0.05)
     start = time.monotonic()
     cpu_start = {name: cpu_seconds(*ps) for name, ps in pids.items()}
-    while (seen := events_in(ports)) < n:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"worker consumed only {seen} of {n} events in {timeout}s")
-        time.sleep(0.25)  # each scrape costs the worker a little
-    return n / (time.monotonic() - start), cpu_per_event(pids, cpu_start, n)
+    seen = consumed(lead + n, 0.25) - first  # each scrape costs the worker a little
+    return seen / (time.monotonic() - start), cpu_per_event(pids, cpu_start, seen)
 
 
 CONSUME_ONLY = [sys.executable, str(REPO / "bench" / "consume_only.py")]
@@ -160,31 +177,36 @@ def baseline_report(stdout: str, stderr: str) -> dict[str, float]:
     return report
 
 
-def consume_only(settings: Settings, n: int, broker_pid: int) -> tuple[float, dict[str, float]]:
-    """The baseline: bench/consume_only.py drains the backlog (a group of its own); its
-    rate and the CPU per event of the agent and the broker."""
+def consume_only(settings: Settings, n: int, broker_pid: int,
+                 lead: int = 0) -> tuple[float, dict[str, float]]:
+    """The baseline: bench/consume_only.py drains the backlog (a group of its own), timed
+    over the ``n`` records after the first ``lead``; its rate and the CPU per event of the
+    agent and the broker."""
     broker_cpu = cpu_seconds(broker_pid)
     out = subprocess.run([*CONSUME_ONLY, "--bootstrap", settings.kafka_bootstrap,
-                          "--events", str(n)], capture_output=True, text=True, timeout=900)
+                          "--events", str(n), "--skip", str(lead)],
+                         capture_output=True, text=True, timeout=900)
     baseline = baseline_report(out.stdout, out.stderr)
     return n / baseline["seconds"], {
         "consume_only": baseline["cpu_seconds"] / n * 1e6,
-        # from the agent's start to its stop: an upper bound
-        "broker": (cpu_seconds(broker_pid) - broker_cpu) / n * 1e6}
+        # from the agent's start to its stop, over every record it read: an upper bound
+        "broker": (cpu_seconds(broker_pid) - broker_cpu) / (lead + n) * 1e6}
 
 
 SENDER = [sys.executable, str(REPO / "bench" / "paced_sender.py")]
 
 
 def send_paced(settings: Settings, rate: float, seconds: float, tag: str, linger_ms: float,
-               nice: int) -> tuple[int, float]:
-    """Send views of real sessions at ``rate``/s for ``seconds``, stamped with the time they
-    are sent (users and event ids prefixed with ``tag``), from bench/paced_sender.py run at
-    ``nice`` (see there why); how many were sent, and the sender's CPU µs per event."""
+               nice: int, first: int = 0) -> tuple[int, float]:
+    """Send views of real sessions at ``rate``/s for ``seconds``, from the ``first``-th event
+    of the stream on, stamped with the time they are sent (users and event ids prefixed with
+    ``tag``), from bench/paced_sender.py run at ``nice`` (see there why); how many were
+    sent, and the sender's CPU µs per event."""
     done = subprocess.run(
         ["nice", "-n", str(nice), *SENDER, "--bootstrap", settings.kafka_bootstrap,
          "--rate", str(rate), "--seconds", str(seconds), "--tag", tag,
-         "--linger-ms", str(linger_ms)], capture_output=True, text=True, check=False)
+         "--linger-ms", str(linger_ms), "--first", str(first)],
+        capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"the paced sender failed: {done.stderr[-2000:]}")
     report = json.loads(done.stdout.strip().splitlines()[-1])
@@ -208,7 +230,7 @@ def wait_for_group(settings: Settings, group: str, timeout: float = 60.0) -> Non
 
 
 def consume_only_live(settings: Settings, rate: float, seconds: float, broker_pid: int,
-                      linger_ms: float, nice: int) -> dict[str, float]:
+                      linger_ms: float, nice: int, lead: int) -> dict[str, float]:
     """The baseline under the latency run's load: the consume-only agent, joined at the end
     of the topic, while views are sent at ``rate``/s; CPU per event of it, the broker and
     the sender."""
@@ -225,8 +247,10 @@ def consume_only_live(settings: Settings, rate: float, seconds: float, broker_pi
             wait_for_group(settings, group)
             time.sleep(2)  # its first fetch sets its position at the end
             broker_cpu = cpu_seconds(broker_pid)
+            # the latency run's measured events (an agent that reads nothing of them
+            # needs no lead-in)
             sent, sender = send_paced(settings, rate, seconds, f"live-{group}", linger_ms,
-                                      nice)
+                                      nice, first=lead)
             broker = (cpu_seconds(broker_pid) - broker_cpu) / sent * 1e6
             agent.wait(timeout=60)
         finally:
@@ -240,9 +264,10 @@ def consume_only_live(settings: Settings, rate: float, seconds: float, broker_pi
 
 
 def paced_latency(settings: Settings, rate: float, seconds: float, pids: Pids,
-                  linger_ms: float, nice: int) -> tuple[list[float], dict[str, float]]:
-    """Send views at ``rate``/s for ``seconds``; latencies (ms) of the recommendations and
-    the CPU time (µs per event) each of ``pids`` and the sender used while they were sent."""
+                  linger_ms: float, nice: int, lead: int) -> tuple[list[float], dict[str, float]]:
+    """Send views at ``rate``/s: a lead-in of ``lead`` events (not measured), then for
+    ``seconds``; latencies (ms) of the recommendations of the latter and the CPU time (µs
+    per event) each of ``pids`` and the sender used while they were sent."""
     run = uuid.uuid4().hex[:6]
     # A latency is read from the record (emitted_ts - event_ts), not from when this consumer
     # gets it: the consumer may fetch rarely. The broker shares this machine's two cores
@@ -252,8 +277,11 @@ def paced_latency(settings: Settings, rate: float, seconds: float, pids: Pids,
         "auto.offset.reset": "latest", "fetch.min.bytes": 1 << 20, "fetch.wait.max.ms": 500})
     consumer.subscribe([t.RECS])
     consumer.poll(2.0)  # join before sending
+    if lead:  # the users' windows fill as they would in a shop that has been open a while
+        send_paced(settings, rate, lead / rate, f"lat-{run}", linger_ms, nice)
     cpu_start = {name: cpu_seconds(*ps) for name, ps in pids.items()}
-    sent, sender = send_paced(settings, rate, seconds, f"lat-{run}", linger_ms, nice)
+    sent, sender = send_paced(settings, rate, seconds, f"lat-{run}", linger_ms, nice,
+                              first=lead)
     cpu = {**cpu_per_event(pids, cpu_start, sent), "sender": sender}
     latencies: list[float] = []
     quiet_until = time.monotonic() + 5
@@ -262,7 +290,9 @@ def paced_latency(settings: Settings, rate: float, seconds: float, pids: Pids,
         if msg is None or msg.error():
             continue
         rec = orjson.loads(msg.value())
-        if rec["trigger_event_id"].startswith(f"lat-{run}-"):
+        trigger = rec["trigger_event_id"]
+        # an event id ends in its place in the stream: the lead-in's come first
+        if trigger.startswith(f"lat-{run}-") and int(trigger.rsplit("-", 1)[1]) >= lead:
             latencies.append(rec["emitted_ts"] - rec["event_ts"])
             quiet_until = time.monotonic() + 3
     consumer.close()
@@ -326,6 +356,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--lead-events", type=int, default=LEAD_EVENTS,
+                        help="events that open the backlog and each paced run, not measured: "
+                        f"they fill the users' windows (default {LEAD_EVENTS:,})")
     parser.add_argument("--no-model", action="store_true",
                         help="serve no model: measures the windows path alone")
     parser.add_argument("--profile", type=Path, help="write the worker's cProfile stats here")
@@ -366,14 +399,16 @@ def main() -> None:
         create_topics(settings)
         models, model_name = ((tmp / "none", "none") if args.no_model else model_dir(tmp))
         base = int(time.time() * 1000) - 3_600_000
-        backlog = [view_record(u, item, f"b-{i}", base + i)
-                   for i, (u, item) in enumerate(sessions(DEFAULT_DATA, args.events))]
+        lead = args.lead_events
+        backlog = [view_record(u, item, f"b-{i}", base + i) for i, (u, item)
+                   in enumerate(sessions(DEFAULT_DATA, lead + args.events))]
         produce_all(make_producer(settings), t.VIEWS, backlog)
-        print(f"backlog of {len(backlog)} views on {t.VIEWS}; model: {model_name}")
+        print(f"backlog of {args.events} views on {t.VIEWS} after a lead-in of {lead}; "
+              f"model: {model_name}")
 
         broker_pid = broker.running_pid()
         assert broker_pid is not None
-        first = consume_only(settings, args.events, broker_pid)
+        first = consume_only(settings, args.events, broker_pid, lead)
         print(f"consume-only Faust agent: {first[0]:,.0f} events/s; CPU per event: agent "
               f"{first[1]['consume_only']:.0f} µs, broker at most {first[1]['broker']:.0f} µs")
 
@@ -387,11 +422,11 @@ def main() -> None:
         # this process scrapes the workers' metrics (paced loads come from paced_sender.py)
         pids = {"worker": tuple(w.pid for w in workers), "broker": (broker_pid,),
                 "bench": (os.getpid(),)}
-        worker_rate, cpu = drain_rate(ports, args.events, pids)
+        worker_rate, cpu = drain_rate(ports, args.events, pids, lead)
         drain_batch = users_per_model_call(ports)
         # the baseline again, after the worker: this host's speed drifts within a run, and
         # the ratio is taken against the mean of the two
-        again = consume_only(settings, args.events, broker_pid)
+        again = consume_only(settings, args.events, broker_pid, lead)
         base_rate = (first[0] + again[0]) / 2
         base_cpu = {k: (first[1][k] + again[1][k]) / 2 for k in first[1]}
         print(f"consume-only Faust agent again: {again[0]:,.0f} events/s (mean of both: "
@@ -406,12 +441,12 @@ def main() -> None:
         before_latency = model_calls(ports)
         latencies, paced_cpu = ([], {}) if args.no_model else paced_latency(
             settings, half, args.latency_seconds, pids, args.producer_linger_ms,
-            args.sender_nice)
+            args.sender_nice, lead)
         live_batch = users_per_model_call(ports, before_latency)
         sweep = []
         for rate in [] if args.no_model else args.sweep:  # no model, no recommendations
             found, found_cpu = paced_latency(settings, rate, args.latency_seconds, pids,
-                                             args.producer_linger_ms, args.sender_nice)
+                                             args.producer_linger_ms, args.sender_nice, lead)
             sweep.append({"events_per_s": rate, "recommendations": len(found),
                           **percentiles(found), "cpu_us_per_event": found_cpu})
             print(f"  at {rate:,.0f} events/s: p50 {sweep[-1]['p50']:.1f} ms, "
@@ -421,9 +456,10 @@ def main() -> None:
             # the same load on the consume-only agent, with the workers stopped
             stop_workers(workers)
             live_base = consume_only_live(settings, half, args.latency_seconds, broker_pid,
-                                          args.producer_linger_ms, args.sender_nice)
+                                          args.producer_linger_ms, args.sender_nice, lead)
         result = {
-            "model": model_name, "events": args.events, "settings": extra_env,
+            "model": model_name, "events": args.events, "lead_events": lead,
+            "active_users": ACTIVE_USERS, "settings": extra_env,
             "workers": args.workers,
             "event_producer_linger_ms": args.producer_linger_ms,
             "event_sender_nice": args.sender_nice,

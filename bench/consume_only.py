@@ -1,9 +1,10 @@
 """The baseline of bench_worker.py: a Faust agent that consumes events.views and does nothing.
 
 Run as a process of its own: prints one JSON line {"events": N, "seconds": S, "cpu_seconds": C}
-once it has consumed N records (timed from the first record; C is this process's CPU time
-over the same span), then stops its worker. ``--latest`` reads only what is sent after it
-joined (for the live baseline); ``--app-id`` names its consumer group.
+once it has consumed N records after the first ``--skip`` (timed from the first of them; C
+is this process's CPU time over the same span), then stops its worker. ``--latest`` reads
+only what is sent after it joined (for the live baseline); ``--app-id`` names its consumer
+group.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--events", type=int, required=True)
+    parser.add_argument("--skip", type=int, default=0,
+                        help="records read before the timed ones (a backlog's lead-in)")
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--latest", action="store_true",
                         help="start at the end of the topic instead of its beginning")
@@ -47,11 +50,11 @@ def run(args: argparse.Namespace, datadir: str) -> None:
     @app.agent(topic)
     async def consume(stream: faust.StreamT[bytes]) -> None:
         async for _value in stream:
-            if seen["n"] == 0:
+            if seen["n"] == args.skip:
                 seen["start"] = time.perf_counter()
                 seen["cpu"] = time.process_time()
             seen["n"] += 1
-            if seen["n"] == args.events:
+            if seen["n"] == args.skip + args.events:
                 elapsed = time.perf_counter() - seen["start"]
                 cpu = time.process_time() - seen["cpu"]
                 print(orjson.dumps({"events": args.events, "seconds": elapsed,

@@ -28,22 +28,24 @@ from shopstream.config import load_settings
 from shopstream.kafkaio import make_producer
 
 
-def send(bootstrap: str, rate: float, seconds: float, tag: str,
-         linger_ms: float) -> dict[str, float]:
-    """Send views at ``rate``/s for ``seconds`` (users and event ids prefixed with ``tag``):
+def send(bootstrap: str, rate: float, seconds: float, tag: str, linger_ms: float,
+         first: int = 0) -> dict[str, float]:
+    """Send views at ``rate``/s for ``seconds``, from the ``first``-th event of the stream on
+    (users and event ids prefixed with ``tag``; an event id ends in its place in the stream):
     how many were sent, and the wall and CPU seconds from the first send until all were
     delivered."""
     settings = load_settings(kafka_bootstrap=bootstrap, _env_file=None)
     # as a shop's event producers would send: the client's usual few ms of linger (counted
     # in the latency, since an event's ts is taken before it is produced)
     producer = make_producer(settings, **{"linger.ms": linger_ms})
-    pairs = sessions(DEFAULT_DATA, int(rate * seconds))
+    pairs = sessions(DEFAULT_DATA, first + int(rate * seconds))[first:]
     cpu, start = os.times(), time.monotonic()
     for i, (user, item) in enumerate(pairs):
         wait = start + i / rate - time.monotonic()
         if wait > 0:
             time.sleep(wait)
-        key, value = view_record(f"{tag}-{user}", item, f"{tag}-{i}", int(time.time() * 1000))
+        key, value = view_record(f"{tag}-{user}", item, f"{tag}-{first + i}",
+                                 int(time.time() * 1000))
         producer.produce(t.VIEWS, key=key, value=value)
         producer.poll(0)
     producer.flush(30)
@@ -59,8 +61,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--tag", required=True, help="prefix of user and event ids")
     parser.add_argument("--linger-ms", type=float, default=5.0)
+    parser.add_argument("--first", type=int, default=0,
+                        help="start at this event of the stream (a run after a lead-in)")
     args = parser.parse_args()
-    print(json.dumps(send(args.bootstrap, args.rate, args.seconds, args.tag, args.linger_ms)))
+    print(json.dumps(send(args.bootstrap, args.rate, args.seconds, args.tag, args.linger_ms,
+                          args.first)))
 
 
 if __name__ == "__main__":
