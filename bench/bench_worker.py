@@ -73,11 +73,38 @@ def model_dir(tmp: Path) -> tuple[Path, str]:
     return tmp / "models", "random (12,101 items, width 64, 2 layers, L=50)"
 
 
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        return resp.read().decode()
+
+
 def metric(port: int, pattern: str) -> float:
     """The sum of the worker's metric samples whose line matches ``pattern`` (one group)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    return sum(float(v) for v in re.findall(pattern, text, re.M))
+    return sum(float(v) for v in re.findall(pattern, scrape(port), re.M))
+
+
+def thread_cpu(ports: list[int]) -> dict[str, float]:
+    """CPU seconds the workers' threads have used so far, by thread name (over the workers)."""
+    used: dict[str, float] = {}
+    for port in ports:
+        for name, value in re.findall(
+                r'^shopstream_thread_cpu_seconds_total\{thread="([^"]*)"\} (\S+)$',
+                scrape(port), re.M):
+            used[name] = used.get(name, 0.0) + float(value)
+    return used
+
+
+def thread_cpu_per_event(ports: list[int], start: dict[str, float],
+                         events: int) -> dict[str, float]:
+    """µs of CPU per event each thread name used since ``start`` (from thread_cpu), the
+    busiest first; threads under 1 µs an event are left out."""
+    used = {name: (seconds - start.get(name, 0.0)) / events * 1e6
+            for name, seconds in thread_cpu(ports).items()}
+    return dict(sorted(((n, u) for n, u in used.items() if u >= 1), key=lambda nu: -nu[1]))
+
+
+def threads_line(threads: dict[str, float]) -> str:
+    return ", ".join(f"{name} {us:.0f}" for name, us in threads.items())
 
 
 def events_in(ports: list[int]) -> float:
@@ -142,11 +169,11 @@ def cpu_per_event(pids: Pids, start: dict[str, float], events: int) -> dict[str,
     return {name: (cpu_seconds(*ps) - start[name]) / events * 1e6 for name, ps in pids.items()}
 
 
-def drain_rate(ports: list[int], n: int, pids: Pids, lead: int = 0,
-               timeout: float = 600) -> tuple[float, dict[str, float]]:
+def drain_rate(ports: list[int], n: int, pids: Pids, lead: int = 0, timeout: float = 600
+               ) -> tuple[float, dict[str, float], dict[str, float]]:
     """Events/s over the ``n`` records after the first ``lead`` (from when the workers had
-    consumed those until all were), and the CPU time (µs per event) each of ``pids`` used
-    meanwhile."""
+    consumed those until all were), and the CPU time (µs per event) each of ``pids`` and
+    each of the workers' threads used meanwhile."""
     deadline = time.monotonic() + timeout
 
     def consumed(target: int, every: float) -> int:
@@ -160,8 +187,11 @@ def drain_rate(ports: list[int], n: int, pids: Pids, lead: int = 0,
     first = consumed(max(lead, 1), 0.05)
     start = time.monotonic()
     cpu_start = {name: cpu_seconds(*ps) for name, ps in pids.items()}
+    threads_start = thread_cpu(ports)
     seen = consumed(lead + n, 0.25) - first  # each scrape costs the worker a little
-    return seen / (time.monotonic() - start), cpu_per_event(pids, cpu_start, seen)
+    rate = seen / (time.monotonic() - start)
+    return (rate, cpu_per_event(pids, cpu_start, seen),
+            thread_cpu_per_event(ports, threads_start, seen))
 
 
 CONSUME_ONLY = [sys.executable, str(REPO / "bench" / "consume_only.py")]
@@ -263,11 +293,13 @@ def consume_only_live(settings: Settings, rate: float, seconds: float, broker_pi
             "sender": sender}
 
 
-def paced_latency(settings: Settings, rate: float, seconds: float, pids: Pids,
-                  linger_ms: float, nice: int, lead: int) -> tuple[list[float], dict[str, float]]:
+def paced_latency(settings: Settings, rate: float, seconds: float, pids: Pids, ports: list[int],
+                  linger_ms: float, nice: int, lead: int
+                  ) -> tuple[list[float], dict[str, float], dict[str, float]]:
     """Send views at ``rate``/s: a lead-in of ``lead`` events (not measured), then for
     ``seconds``; latencies (ms) of the recommendations of the latter and the CPU time (µs
-    per event) each of ``pids`` and the sender used while they were sent."""
+    per event) each of ``pids``, the sender and each of the workers' threads used while
+    they were sent."""
     run = uuid.uuid4().hex[:6]
     # A latency is read from the record (emitted_ts - event_ts), not from when this consumer
     # gets it: the consumer may fetch rarely. The broker shares this machine's two cores
@@ -280,9 +312,11 @@ def paced_latency(settings: Settings, rate: float, seconds: float, pids: Pids,
     if lead:  # the users' windows fill as they would in a shop that has been open a while
         send_paced(settings, rate, lead / rate, f"lat-{run}", linger_ms, nice)
     cpu_start = {name: cpu_seconds(*ps) for name, ps in pids.items()}
+    threads_start = thread_cpu(ports)
     sent, sender = send_paced(settings, rate, seconds, f"lat-{run}", linger_ms, nice,
                               first=lead)
     cpu = {**cpu_per_event(pids, cpu_start, sent), "sender": sender}
+    threads = thread_cpu_per_event(ports, threads_start, sent)
     latencies: list[float] = []
     quiet_until = time.monotonic() + 5
     while time.monotonic() < quiet_until:
@@ -296,7 +330,7 @@ def paced_latency(settings: Settings, rate: float, seconds: float, pids: Pids,
             latencies.append(rec["emitted_ts"] - rec["event_ts"])
             quiet_until = time.monotonic() + 3
     consumer.close()
-    return latencies, cpu
+    return latencies, cpu, threads
 
 
 def percentiles(latencies: list[float]) -> dict[str, float]:
@@ -422,7 +456,7 @@ def main() -> None:
         # this process scrapes the workers' metrics (paced loads come from paced_sender.py)
         pids = {"worker": tuple(w.pid for w in workers), "broker": (broker_pid,),
                 "bench": (os.getpid(),)}
-        worker_rate, cpu = drain_rate(ports, args.events, pids, lead)
+        worker_rate, cpu, drain_threads = drain_rate(ports, args.events, pids, lead)
         drain_batch = users_per_model_call(ports)
         # the baseline again, after the worker: this host's speed drifts within a run, and
         # the ratio is taken against the mean of the two
@@ -436,19 +470,22 @@ def main() -> None:
               f"({worker_rate / base_rate:.2f} of the baseline); CPU per event: "
               f"worker {cpu['worker']:.0f} µs, broker {cpu['broker']:.0f} µs; "
               f"{drain_batch:.0f} users per model call")
+        print(f"  worker threads, µs per event: {threads_line(drain_threads)}")
 
         half = args.latency_rate or worker_rate / 2
         before_latency = model_calls(ports)
-        latencies, paced_cpu = ([], {}) if args.no_model else paced_latency(
-            settings, half, args.latency_seconds, pids, args.producer_linger_ms,
+        latencies, paced_cpu, paced_threads = ([], {}, {}) if args.no_model else paced_latency(
+            settings, half, args.latency_seconds, pids, ports, args.producer_linger_ms,
             args.sender_nice, lead)
         live_batch = users_per_model_call(ports, before_latency)
         sweep = []
         for rate in [] if args.no_model else args.sweep:  # no model, no recommendations
-            found, found_cpu = paced_latency(settings, rate, args.latency_seconds, pids,
-                                             args.producer_linger_ms, args.sender_nice, lead)
+            found, found_cpu, found_threads = paced_latency(
+                settings, rate, args.latency_seconds, pids, ports, args.producer_linger_ms,
+                args.sender_nice, lead)
             sweep.append({"events_per_s": rate, "recommendations": len(found),
-                          **percentiles(found), "cpu_us_per_event": found_cpu})
+                          **percentiles(found), "cpu_us_per_event": found_cpu,
+                          "worker_threads_cpu_us_per_event": found_threads})
             print(f"  at {rate:,.0f} events/s: p50 {sweep[-1]['p50']:.1f} ms, "
                   f"p99 {sweep[-1]['p99']:.1f} ms; worker {found_cpu['worker']:.0f} µs an event")
         live_base: dict[str, float] = {}
@@ -472,6 +509,8 @@ def main() -> None:
             "cpu_us_per_event": {"baseline": base_cpu, "worker_drain": cpu,
                                  "latency_run": paced_cpu,
                                  "latency_run_baseline": live_base},
+            "worker_threads_cpu_us_per_event": {"drain": drain_threads,
+                                                "latency_run": paced_threads},
             "latency_ms": {**percentiles(latencies), "recommendations": len(latencies)},
             "latency_sweep": sweep,
             "machine": f"{os.cpu_count()} cores",
@@ -481,6 +520,8 @@ def main() -> None:
               f"p50 {lat_ms['p50']:.1f} ms, p99 {lat_ms['p99']:.1f} ms; CPU per event: "
               + ", ".join(f"{k} {v:.0f} µs" for k, v in paced_cpu.items())
               + f"; {live_batch:.0f} users per model call")
+        if paced_threads:
+            print(f"  worker threads, µs per event: {threads_line(paced_threads)}")
         if live_base:
             print(f"consume-only Faust agent at the same rate: CPU per event: agent "
                   f"{live_base['consume_only']:.0f} µs, broker {live_base['broker']:.0f} µs, "

@@ -17,6 +17,7 @@ from streams.catalog import CatalogCache
 from streams.consumer import (
     commit_before_revoke,
     deliver_without_tasks,
+    name_consumer_thread,
     seek_before_streaming,
     tune_fetches,
 )
@@ -75,6 +76,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     # and then drains them in 0.1 s steps (the catalog table still writes through Faust).
     app.producer.buffer.max_messages = settings.producer_buffer_messages
     tune_fetches(app, settings.fetch_max_wait_ms, settings.fetch_min_bytes)
+    name_consumer_thread(app)
     commit_before_revoke(app)
     seek_before_streaming(app)
     deliver_without_tasks(app)

@@ -14,6 +14,7 @@ from faust.types import TP
 from streams.consumer import (
     commit_before_revoke,
     deliver_without_tasks,
+    name_consumer_thread,
     seek_before_streaming,
     tune_fetches,
 )
@@ -32,6 +33,14 @@ def test_the_consumer_asks_the_broker_for_the_settings_fetch_size_and_wait(tmp_p
     consumer = asyncio.run(build())
     # Faust's own values are 1,500 ms, which live traffic waited for, and one byte
     assert (consumer._fetch_max_wait_ms, consumer._fetch_min_bytes) == (35, 4096)
+
+
+def test_the_consumer_thread_runs_under_a_name_of_its_own(tmp_path):
+    app = faust.App("thread-name", broker="kafka://127.0.0.1:1", datadir=str(tmp_path))
+    name_consumer_thread(app)
+    service = app.consumer._thread
+    # what the service starts its thread with (mode.threads.ServiceThread.start)
+    assert service.Worker(service).name == "kafka-consumer"
 
 
 def _app_with_held_seeks(tmp_path):
