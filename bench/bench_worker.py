@@ -62,6 +62,7 @@ from shopstream.config import Settings, load_settings
 from shopstream.kafkaio import make_consumer, make_producer, produce_all
 from shopstream.localkafka import LocalKafka, free_port, port_is_open
 from shopstream.topics import create_topics
+from streams.metrics import stat_cpu_seconds
 
 
 def model_dir(tmp: Path) -> tuple[Path, str]:
@@ -154,11 +155,7 @@ def stop_workers(workers: list[subprocess.Popen]) -> None:
 
 def cpu_seconds(*pids: int) -> float:
     """User + system CPU time the processes have used so far (from /proc)."""
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text()) for pid in pids)
 
 
 Pids = dict[str, tuple[int, ...]]  # a name -> its processes (the workers count together)

@@ -38,7 +38,7 @@ def send(bootstrap: str, rate: float, seconds: float, tag: str, linger_ms: float
     # as a shop's event producers would send: the client's usual few ms of linger (counted
     # in the latency, since an event's ts is taken before it is produced)
     producer = make_producer(settings, **{"linger.ms": linger_ms})
-    pairs = sessions(DEFAULT_DATA, first + int(rate * seconds))[first:]
+    pairs = sessions(DEFAULT_DATA, first + round(rate * seconds))[first:]
     cpu, start = os.times(), time.monotonic()
     for i, (user, item) in enumerate(pairs):
         wait = start + i / rate - time.monotonic()

@@ -80,27 +80,31 @@ class WorkerMetrics:
 TASKS = Path("/proc/self/task")
 
 
+def stat_cpu_seconds(stat: str) -> float:
+    """User and system CPU seconds from a /proc ``stat`` line ("pid (name) state ...": the
+    name may hold spaces and parentheses)."""
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def thread_cpu_seconds() -> dict[str, float]:
     """CPU seconds (user and system) this process's threads have used, by thread name:
     Python threads under their own names, the others (librdkafka's, RocksDB's) under the
     name the kernel has for them; threads of one name add up. Empty where there is no
     /proc (not Linux)."""
-    names = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
-    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     used: dict[str, float] = {}
     try:
         tasks = list(TASKS.iterdir())
     except OSError:
         return used
+    names = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
     for task in tasks:
         try:
             stat = (task / "stat").read_text()
         except OSError:  # the thread has ended
             continue
-        # "tid (comm) state ...": the name may hold spaces and parentheses
-        fields = stat[stat.rindex(")") + 2:].split()
         name = names.get(int(task.name)) or stat[stat.index("(") + 1:stat.rindex(")")]
-        used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        used[name] = used.get(name, 0.0) + stat_cpu_seconds(stat)
     return used
 
 
