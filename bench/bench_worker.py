@@ -43,6 +43,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import orjson
@@ -118,7 +119,7 @@ def model_calls(ports: list[int]) -> tuple[float, float]:
             sum(metric(port, r"^shopstream_batch_size_sum (\S+)$") for port in ports))
 
 
-def users_per_model_call(ports: list[int], since: tuple[float, float] = (0.0, 0.0)) -> float:
+def users_per_model_call(ports: list[int], since: tuple[float, float]) -> float:
     """Users per model call since ``since`` (what model_calls gave then)."""
     calls, users = (now - then for now, then in zip(model_calls(ports), since, strict=True))
     return users / calls if calls else 0.0
@@ -166,11 +167,34 @@ def cpu_per_event(pids: Pids, start: dict[str, float], events: int) -> dict[str,
     return {name: (cpu_seconds(*ps) - start[name]) / events * 1e6 for name, ps in pids.items()}
 
 
-def drain_rate(ports: list[int], n: int, pids: Pids, lead: int = 0, timeout: float = 600
-               ) -> tuple[float, dict[str, float], dict[str, float]]:
+class Usage(NamedTuple):
+    """What a measured span cost: CPU µs per event of each name's processes (Pids) and of
+    each of the workers' threads, and the users per model call the workers made."""
+
+    cpu: dict[str, float]
+    threads: dict[str, float]
+    users_per_call: float
+
+
+class Span:
+    """Counters read when a measured span starts; ``usage`` reads them again at its end."""
+
+    def __init__(self, pids: Pids, ports: list[int]) -> None:
+        self.pids, self.ports = pids, ports
+        self.cpu = {name: cpu_seconds(*ps) for name, ps in pids.items()}
+        self.threads = thread_cpu(ports)
+        self.calls = model_calls(ports)
+
+    def usage(self, events: int) -> Usage:
+        return Usage(cpu_per_event(self.pids, self.cpu, events),
+                     thread_cpu_per_event(self.ports, self.threads, events),
+                     users_per_model_call(self.ports, self.calls))
+
+
+def drain_rate(ports: list[int], n: int, pids: Pids, lead: int = 0,
+               timeout: float = 600) -> tuple[float, Usage]:
     """Events/s over the ``n`` records after the first ``lead`` (from when the workers had
-    consumed those until all were), and the CPU time (µs per event) each of ``pids`` and
-    each of the workers' threads used meanwhile."""
+    consumed those until all were), and what the span cost."""
     deadline = time.monotonic() + timeout
 
     def consumed(target: int, every: float) -> int:
@@ -183,12 +207,9 @@ def drain_rate(ports: list[int], n: int, pids: Pids, lead: int = 0, timeout: flo
 
     first = consumed(max(lead, 1), 0.05)
     start = time.monotonic()
-    cpu_start = {name: cpu_seconds(*ps) for name, ps in pids.items()}
-    threads_start = thread_cpu(ports)
+    span = Span(pids, ports)
     seen = consumed(lead + n, 0.25) - first  # each scrape costs the worker a little
-    rate = seen / (time.monotonic() - start)
-    return (rate, cpu_per_event(pids, cpu_start, seen),
-            thread_cpu_per_event(ports, threads_start, seen))
+    return seen / (time.monotonic() - start), span.usage(seen)
 
 
 CONSUME_ONLY = [sys.executable, str(REPO / "bench" / "consume_only.py")]
@@ -291,12 +312,10 @@ def consume_only_live(settings: Settings, rate: float, seconds: float, broker_pi
 
 
 def paced_latency(settings: Settings, rate: float, seconds: float, pids: Pids, ports: list[int],
-                  linger_ms: float, nice: int, lead: int
-                  ) -> tuple[list[float], dict[str, float], dict[str, float]]:
+                  linger_ms: float, nice: int, lead: int) -> tuple[list[float], Usage]:
     """Send views at ``rate``/s: a lead-in of ``lead`` events (not measured), then for
-    ``seconds``; latencies (ms) of the recommendations of the latter and the CPU time (µs
-    per event) each of ``pids``, the sender and each of the workers' threads used while
-    they were sent."""
+    ``seconds``; latencies (ms) of the recommendations of the latter, and what sending
+    them cost (the sender's CPU counted with ``pids``')."""
     run = uuid.uuid4().hex[:6]
     # A latency is read from the record (emitted_ts - event_ts), not from when this consumer
     # gets it: the consumer may fetch rarely. The broker shares this machine's two cores
@@ -308,12 +327,11 @@ def paced_latency(settings: Settings, rate: float, seconds: float, pids: Pids, p
     consumer.poll(2.0)  # join before sending
     if lead:  # the users' windows fill as they would in a shop that has been open a while
         send_paced(settings, rate, lead / rate, f"lat-{run}", linger_ms, nice)
-    cpu_start = {name: cpu_seconds(*ps) for name, ps in pids.items()}
-    threads_start = thread_cpu(ports)
+    span = Span(pids, ports)
     sent, sender = send_paced(settings, rate, seconds, f"lat-{run}", linger_ms, nice,
                               first=lead)
-    cpu = {**cpu_per_event(pids, cpu_start, sent), "sender": sender}
-    threads = thread_cpu_per_event(ports, threads_start, sent)
+    usage = span.usage(sent)
+    usage.cpu["sender"] = sender
     latencies: list[float] = []
     quiet_until = time.monotonic() + 5
     while time.monotonic() < quiet_until:
@@ -327,7 +345,7 @@ def paced_latency(settings: Settings, rate: float, seconds: float, pids: Pids, p
             latencies.append(rec["emitted_ts"] - rec["event_ts"])
             quiet_until = time.monotonic() + 3
     consumer.close()
-    return latencies, cpu, threads
+    return latencies, usage
 
 
 def percentiles(latencies: list[float]) -> dict[str, float]:
@@ -453,8 +471,8 @@ def main() -> None:
         # this process scrapes the workers' metrics (paced loads come from paced_sender.py)
         pids = {"worker": tuple(w.pid for w in workers), "broker": (broker_pid,),
                 "bench": (os.getpid(),)}
-        worker_rate, cpu, drain_threads = drain_rate(ports, args.events, pids, lead)
-        drain_batch = users_per_model_call(ports)
+        worker_rate, drain = drain_rate(ports, args.events, pids, lead)
+        cpu, drain_batch = drain.cpu, drain.users_per_call
         # the baseline again, after the worker: this host's speed drifts within a run, and
         # the ratio is taken against the mean of the two
         again = consume_only(settings, args.events, broker_pid, lead)
@@ -467,24 +485,24 @@ def main() -> None:
               f"({worker_rate / base_rate:.2f} of the baseline); CPU per event: "
               f"worker {cpu['worker']:.0f} µs, broker {cpu['broker']:.0f} µs; "
               f"{drain_batch:.0f} users per model call")
-        print(f"  worker threads, µs per event: {threads_line(drain_threads)}")
+        print(f"  worker threads, µs per event: {threads_line(drain.threads)}")
 
         half = args.latency_rate or worker_rate / 2
-        before_latency = model_calls(ports)
-        latencies, paced_cpu, paced_threads = ([], {}, {}) if args.no_model else paced_latency(
+        latencies, paced = ([], Usage({}, {}, 0.0)) if args.no_model else paced_latency(
             settings, half, args.latency_seconds, pids, ports, args.producer_linger_ms,
             args.sender_nice, lead)
-        live_batch = users_per_model_call(ports, before_latency)
+        paced_cpu, live_batch = paced.cpu, paced.users_per_call
         sweep = []
         for rate in [] if args.no_model else args.sweep:  # no model, no recommendations
-            found, found_cpu, found_threads = paced_latency(
+            found, used = paced_latency(
                 settings, rate, args.latency_seconds, pids, ports, args.producer_linger_ms,
                 args.sender_nice, lead)
             sweep.append({"events_per_s": rate, "recommendations": len(found),
-                          **percentiles(found), "cpu_us_per_event": found_cpu,
-                          "worker_threads_cpu_us_per_event": found_threads})
+                          **percentiles(found), "cpu_us_per_event": used.cpu,
+                          "worker_threads_cpu_us_per_event": used.threads,
+                          "users_per_model_call": used.users_per_call})
             print(f"  at {rate:,.0f} events/s: p50 {sweep[-1]['p50']:.1f} ms, "
-                  f"p99 {sweep[-1]['p99']:.1f} ms; worker {found_cpu['worker']:.0f} µs an event")
+                  f"p99 {sweep[-1]['p99']:.1f} ms; worker {used.cpu['worker']:.0f} µs an event")
         live_base: dict[str, float] = {}
         if latencies:
             # the same load on the consume-only agent, with the workers stopped
@@ -506,8 +524,8 @@ def main() -> None:
             "cpu_us_per_event": {"baseline": base_cpu, "worker_drain": cpu,
                                  "latency_run": paced_cpu,
                                  "latency_run_baseline": live_base},
-            "worker_threads_cpu_us_per_event": {"drain": drain_threads,
-                                                "latency_run": paced_threads},
+            "worker_threads_cpu_us_per_event": {"drain": drain.threads,
+                                                "latency_run": paced.threads},
             "latency_ms": {**percentiles(latencies), "recommendations": len(latencies)},
             "latency_sweep": sweep,
             "machine": f"{os.cpu_count()} cores",
@@ -517,8 +535,8 @@ def main() -> None:
               f"p50 {lat_ms['p50']:.1f} ms, p99 {lat_ms['p99']:.1f} ms; CPU per event: "
               + ", ".join(f"{k} {v:.0f} µs" for k, v in paced_cpu.items())
               + f"; {live_batch:.0f} users per model call")
-        if paced_threads:
-            print(f"  worker threads, µs per event: {threads_line(paced_threads)}")
+        if paced.threads:
+            print(f"  worker threads, µs per event: {threads_line(paced.threads)}")
         if live_base:
             print(f"consume-only Faust agent at the same rate: CPU per event: agent "
                   f"{live_base['consume_only']:.0f} µs, broker {live_base['broker']:.0f} µs, "
