@@ -119,10 +119,10 @@ def model_calls(ports: list[int]) -> tuple[float, float]:
             sum(metric(port, r"^shopstream_batch_size_sum (\S+)$") for port in ports))
 
 
-def users_per_model_call(ports: list[int], since: tuple[float, float]) -> float:
-    """Users per model call since ``since`` (what model_calls gave then)."""
+def users_scored(ports: list[int], since: tuple[float, float]) -> tuple[float, float]:
+    """Model calls and users scored since ``since`` (what model_calls gave then)."""
     calls, users = (now - then for now, then in zip(model_calls(ports), since, strict=True))
-    return users / calls if calls else 0.0
+    return calls, users
 
 
 def start_worker(settings: Settings, models: Path, log: Path, app_id: str,
@@ -169,11 +169,14 @@ def cpu_per_event(pids: Pids, start: dict[str, float], events: int) -> dict[str,
 
 class Usage(NamedTuple):
     """What a measured span cost: CPU µs per event of each name's processes (Pids) and of
-    each of the workers' threads, and the users per model call the workers made."""
+    each of the workers' threads, the users per model call the workers made, and the users
+    scored per event (below 1 when a micro-batch held several events of one user: they
+    are scored once, and only the newest gets a recommendation)."""
 
     cpu: dict[str, float]
     threads: dict[str, float]
     users_per_call: float
+    users_per_event: float
 
 
 class Span:
@@ -186,9 +189,10 @@ class Span:
         self.calls = model_calls(ports)
 
     def usage(self, events: int) -> Usage:
+        calls, users = users_scored(self.ports, self.calls)
         return Usage(cpu_per_event(self.pids, self.cpu, events),
                      thread_cpu_per_event(self.ports, self.threads, events),
-                     users_per_model_call(self.ports, self.calls))
+                     users / calls if calls else 0.0, users / events if events else 0.0)
 
 
 def drain_rate(ports: list[int], n: int, pids: Pids, lead: int = 0,
@@ -484,11 +488,12 @@ def main() -> None:
         print(f"{name + ':':26s}{worker_rate:,.0f} events/s "
               f"({worker_rate / base_rate:.2f} of the baseline); CPU per event: "
               f"worker {cpu['worker']:.0f} µs, broker {cpu['broker']:.0f} µs; "
-              f"{drain_batch:.0f} users per model call")
+              f"{drain_batch:.0f} users per model call, {drain.users_per_event:.3f} users "
+              "scored per event")
         print(f"  worker threads, µs per event: {threads_line(drain.threads)}")
 
         half = args.latency_rate or worker_rate / 2
-        latencies, paced = ([], Usage({}, {}, 0.0)) if args.no_model else paced_latency(
+        latencies, paced = ([], Usage({}, {}, 0.0, 0.0)) if args.no_model else paced_latency(
             settings, half, args.latency_seconds, pids, ports, args.producer_linger_ms,
             args.sender_nice, lead)
         paced_cpu, live_batch = paced.cpu, paced.users_per_call
@@ -500,7 +505,8 @@ def main() -> None:
             sweep.append({"events_per_s": rate, "recommendations": len(found),
                           **percentiles(found), "cpu_us_per_event": used.cpu,
                           "worker_threads_cpu_us_per_event": used.threads,
-                          "users_per_model_call": used.users_per_call})
+                          "users_per_model_call": used.users_per_call,
+                          "users_scored_per_event": used.users_per_event})
             print(f"  at {rate:,.0f} events/s: p50 {sweep[-1]['p50']:.1f} ms, "
                   f"p99 {sweep[-1]['p99']:.1f} ms; worker {used.cpu['worker']:.0f} µs an event")
         live_base: dict[str, float] = {}
@@ -520,7 +526,9 @@ def main() -> None:
             "worker_events_per_s": worker_rate,
             "ratio": worker_rate / base_rate, "latency_rate_events_per_s": half,
             "drain_users_per_model_call": drain_batch,
+            "drain_users_scored_per_event": drain.users_per_event,
             "latency_run_users_per_model_call": live_batch,
+            "latency_run_users_scored_per_event": paced.users_per_event,
             "cpu_us_per_event": {"baseline": base_cpu, "worker_drain": cpu,
                                  "latency_run": paced_cpu,
                                  "latency_run_baseline": live_base},
@@ -534,7 +542,8 @@ def main() -> None:
         print(f"latency at {half:,.0f} events/s over {len(latencies)} recommendations: "
               f"p50 {lat_ms['p50']:.1f} ms, p99 {lat_ms['p99']:.1f} ms; CPU per event: "
               + ", ".join(f"{k} {v:.0f} µs" for k, v in paced_cpu.items())
-              + f"; {live_batch:.0f} users per model call")
+              + f"; {live_batch:.0f} users per model call, {paced.users_per_event:.3f} users "
+              "scored per event")
         if paced.threads:
             print(f"  worker threads, µs per event: {threads_line(paced.threads)}")
         if live_base:
