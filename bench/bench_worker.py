@@ -113,6 +113,11 @@ def events_in(ports: list[int]) -> float:
     return sum(metric(port, r"^shopstream_events_in_total\{[^}]*\} (\S+)$") for port in ports)
 
 
+def recommendations_out(ports: list[int]) -> float:
+    pattern = rf'^shopstream_events_out_total\{{topic="{re.escape(t.RECS)}"\}} (\S+)$'
+    return sum(metric(port, pattern) for port in ports)
+
+
 def model_calls(ports: list[int]) -> tuple[float, float]:
     """Model calls and users scored so far, over the workers."""
     return (sum(metric(port, r"^shopstream_batch_size_count (\S+)$") for port in ports),
@@ -171,14 +176,17 @@ class Usage(NamedTuple):
     """What a measured span cost: CPU µs per event of each name's processes (Pids) and of
     each of the workers' threads, the users per model call the workers made, and the users
     scored per event (below 1 when a micro-batch held several events of one user: they
-    are scored once, and only the newest gets a recommendation). Both come from the
-    workers' model counters, so a batch in flight when a span starts or ends moves the
-    last by a few per cent either way (a drain once read 1.018)."""
+    are scored once, and only the newest gets a recommendation), and the recommendations
+    published per event (below the users scored when two batches in flight held one user:
+    only the newer event's result is published). These come from the workers' counters,
+    so a batch in flight when a span starts or ends moves them by a few per cent either
+    way (a drain once read 1.018 users scored per event)."""
 
     cpu: dict[str, float]
     threads: dict[str, float]
     users_per_call: float
     users_per_event: float
+    recs_per_event: float
 
 
 class Span:
@@ -189,12 +197,14 @@ class Span:
         self.cpu = {name: cpu_seconds(*ps) for name, ps in pids.items()}
         self.threads = thread_cpu(ports)
         self.calls = model_calls(ports)
+        self.recs = recommendations_out(ports)
 
     def usage(self, events: int) -> Usage:
         calls, users = users_scored(self.ports, self.calls)
         return Usage(cpu_per_event(self.pids, self.cpu, events),
                      thread_cpu_per_event(self.ports, self.threads, events),
-                     users / calls if calls else 0.0, users / events if events else 0.0)
+                     users / calls if calls else 0.0, users / events if events else 0.0,
+                     (recommendations_out(self.ports) - self.recs) / events if events else 0.0)
 
 
 def drain_rate(ports: list[int], n: int, pids: Pids, lead: int = 0,
@@ -491,11 +501,11 @@ def main() -> None:
               f"({worker_rate / base_rate:.2f} of the baseline); CPU per event: "
               f"worker {cpu['worker']:.0f} µs, broker {cpu['broker']:.0f} µs; "
               f"{drain_batch:.0f} users per model call, {drain.users_per_event:.3f} users "
-              "scored per event")
+              f"scored and {drain.recs_per_event:.3f} recommendations published per event")
         print(f"  worker threads, µs per event: {threads_line(drain.threads)}")
 
         half = args.latency_rate or worker_rate / 2
-        latencies, paced = ([], Usage({}, {}, 0.0, 0.0)) if args.no_model else paced_latency(
+        latencies, paced = ([], Usage({}, {}, 0.0, 0.0, 0.0)) if args.no_model else paced_latency(
             settings, half, args.latency_seconds, pids, ports, args.producer_linger_ms,
             args.sender_nice, lead)
         paced_cpu, live_batch = paced.cpu, paced.users_per_call
@@ -508,7 +518,8 @@ def main() -> None:
                           **percentiles(found), "cpu_us_per_event": used.cpu,
                           "worker_threads_cpu_us_per_event": used.threads,
                           "users_per_model_call": used.users_per_call,
-                          "users_scored_per_event": used.users_per_event})
+                          "users_scored_per_event": used.users_per_event,
+                          "recommendations_per_event": used.recs_per_event})
             print(f"  at {rate:,.0f} events/s: p50 {sweep[-1]['p50']:.1f} ms, "
                   f"p99 {sweep[-1]['p99']:.1f} ms; worker {used.cpu['worker']:.0f} µs an event")
         live_base: dict[str, float] = {}
@@ -529,8 +540,10 @@ def main() -> None:
             "ratio": worker_rate / base_rate, "latency_rate_events_per_s": half,
             "drain_users_per_model_call": drain_batch,
             "drain_users_scored_per_event": drain.users_per_event,
+            "drain_recommendations_per_event": drain.recs_per_event,
             "latency_run_users_per_model_call": live_batch,
             "latency_run_users_scored_per_event": paced.users_per_event,
+            "latency_run_recommendations_per_event": paced.recs_per_event,
             "cpu_us_per_event": {"baseline": base_cpu, "worker_drain": cpu,
                                  "latency_run": paced_cpu,
                                  "latency_run_baseline": live_base},
@@ -545,7 +558,7 @@ def main() -> None:
               f"p50 {lat_ms['p50']:.1f} ms, p99 {lat_ms['p99']:.1f} ms; CPU per event: "
               + ", ".join(f"{k} {v:.0f} µs" for k, v in paced_cpu.items())
               + f"; {live_batch:.0f} users per model call, {paced.users_per_event:.3f} users "
-              "scored per event")
+              f"scored and {paced.recs_per_event:.3f} recommendations published per event")
         if paced.threads:
             print(f"  worker threads, µs per event: {threads_line(paced.threads)}")
         if live_base:
