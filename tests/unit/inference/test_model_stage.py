@@ -1,0 +1,109 @@
+"""The inference stage's publishing rule (streams.recommend.ModelStage), with a tiny real
+model and a sink that records what would go to Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+
+from inference.registry import ModelRegistry
+from inference.session import CPU
+from schemas import ViewEvent
+from shopstream import topics as t
+from shopstream.config import load_settings
+from streams.catalog import CatalogCache
+from streams.handlers import Update
+from streams.metrics import WorkerMetrics
+from streams.recommend import ModelStage
+from streams.state import StateLimits, UserState
+
+NOW_MS = int(time.time() * 1000) - 60_000
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes | None]] = []
+        self.rows: dict[tuple[Any, str], bytes | None] = {}
+
+    def send(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        self.sent.append((topic, key, value))
+
+    def put_row(self, table: Any, key: str, value: bytes | None, record: Any) -> None:
+        self.rows[(table, key)] = value
+
+    def get_row(self, table: Any, key: str, record: Any) -> bytes | None:
+        return self.rows.get((table, key))
+
+    def triggers(self) -> list[str]:
+        return [orjson.loads(value)["trigger_event_id"] for topic, _, value in self.sent
+                if topic == t.RECS and value is not None]
+
+
+@pytest.fixture
+def stage(shared_registry):
+    settings = load_settings(model_dir=shared_registry, campaigns_path=None)
+    stage = ModelStage(settings, ModelRegistry(settings, providers=[CPU]), CatalogCache(),
+                       WorkerMetrics())
+    stage.sink = RecordingSink()  # type: ignore[assignment]
+    stage.tables = SimpleNamespace(last_recs="last_recs", ad_caps="ad_caps")  # type: ignore[assignment]
+    yield stage
+    asyncio.run(stage.batcher.aclose())
+
+
+def updates(users: list[str], n: int, states: dict[str, UserState]) -> list[Update]:
+    """The ``n``-th view of each user, applied to their state."""
+    out = []
+    for user in users:
+        event = ViewEvent(event_id=f"{user}-{n}", user_id=user, item_id=str(n % 50 + 1),
+                          ts=NOW_MS + n)
+        state = states.setdefault(user, UserState(StateLimits()))
+        state.apply_event(event)
+        out.append(Update(record=SimpleNamespace(), event=event, state=state))
+    return out
+
+
+def test_two_batches_in_flight_for_one_user_both_publish_in_order(stage):
+    states: dict[str, UserState] = {}
+    first, second = updates(["ann", "bob"], 1, states), updates(["ann"], 2, states)
+
+    async def run() -> None:
+        # the second batch is submitted before the first one's results are back
+        await asyncio.gather(stage.on_updates(first), stage.on_updates(second))
+
+    asyncio.run(run())
+    assert stage.sink.triggers() == ["ann-1", "bob-1", "ann-2"]
+    latest = orjson.loads(stage.sink.rows[("last_recs", "ann")])
+    assert latest["trigger_event_id"] == "ann-2"
+    assert stage._flights == {}
+
+
+def test_a_user_erased_while_scored_gets_no_recommendation(stage):
+    states: dict[str, UserState] = {}
+    batch = updates(["ann", "bob"], 1, states)
+
+    async def erase_ann() -> None:
+        stage.forget("ann", SimpleNamespace())
+
+    async def run() -> None:
+        await asyncio.gather(stage.on_updates(batch), erase_ann())
+
+    asyncio.run(run())
+    assert stage.sink.triggers() == ["bob-1"]
+
+
+def test_a_failed_batch_leaves_no_user_in_flight(stage, monkeypatch):
+    states: dict[str, UserState] = {}
+
+    def broken(prepared: Any) -> Any:
+        raise RuntimeError("the model broke")
+
+    monkeypatch.setattr(stage.batcher, "_score", broken)
+    with pytest.raises(RuntimeError, match="the model broke"):
+        asyncio.run(stage.on_updates(updates(["ann", "bob"], 1, states)))
+    assert stage._flights == {}
+    assert stage.sink.sent == []
