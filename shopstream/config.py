@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     )
     ab_share: float = Field(0.0, ge=0.0, le=1.0, description="share of users given ab_version")
     max_batch_size: int = Field(
-        512, ge=1, description="most events taken, and users scored, in one micro-batch "
+        256, ge=1, description="most events taken, and users scored, in one micro-batch "
         "(a backlog drains in batches this large; live traffic fills them a fetch at a time)")
     max_wait_ms: float = Field(
         1.0, gt=0.0, description="longest an event waits for its batch (records come a fetch "
