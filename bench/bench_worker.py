@@ -174,13 +174,14 @@ def cpu_per_event(pids: Pids, start: dict[str, float], events: int) -> dict[str,
 
 class Usage(NamedTuple):
     """What a measured span cost: CPU µs per event of each name's processes (Pids) and of
-    each of the workers' threads, the users per model call the workers made, and the users
+    each of the workers' threads, the users per model call the workers made, the users
     scored per event (below 1 when a micro-batch held several events of one user: they
-    are scored once, and only the newest gets a recommendation), and the recommendations
-    published per event (below the users scored when two batches in flight held one user:
-    only the newer event's result is published). These come from the workers' counters,
-    so a batch in flight when a span starts or ends moves them by a few per cent either
-    way (a drain once read 1.018 users scored per event)."""
+    are scored once, and only the newest gets a recommendation) and the recommendations
+    published per event (below the users scored when the stage drops results: until
+    2026-11-29 it published only the newest of a user's events in flight, which under a
+    backlog left most out). These come from the workers' counters, so a batch in flight
+    when a span starts or ends moves them by a few per cent either way (a drain once read
+    1.018 users scored per event)."""
 
     cpu: dict[str, float]
     threads: dict[str, float]
