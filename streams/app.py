@@ -77,7 +77,6 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     app.producer.buffer.max_messages = settings.producer_buffer_messages
     tune_fetches(app, settings.fetch_max_wait_ms, settings.fetch_min_bytes)
     name_consumer_thread(app)
-    commit_before_revoke(app)
     seek_before_streaming(app)
     deliver_without_tasks(app)
     metrics = WorkerMetrics()
@@ -85,6 +84,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     tables = create_tables(app, settings, on_catalog_change=catalog_cache.on_changelog_event)
     sink = make_sink(settings)
     sink.flush_with(app.producer)
+    commit_before_revoke(app, sink.flush)
     for table in tables.user_tables() + (tables.ad_caps,):
         sink.add_table(table)
     if stage is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import types
-from collections.abc import Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
 import faust
@@ -57,8 +57,11 @@ def name_consumer_thread(app: faust.App, name: str = "kafka-consumer") -> None:
     service.Worker = functools.partial(WorkerThread, name=name)
 
 
-def commit_before_revoke(app: faust.App) -> None:
-    """Commit what was handled before a rebalance takes partitions away.
+def commit_before_revoke(app: faust.App,
+                         flush: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Commit what was handled before a rebalance takes partitions away, after ``flush``
+    (the worker's sink: it writes the rows it deferred, which belong in these partitions'
+    stores and changelogs, whether or not there is an offset to commit).
 
     Faust means to commit when partitions are revoked, but it first forgets the revoked
     partitions' acknowledged offsets, so that commit finds nothing to do. Whatever was
@@ -72,6 +75,8 @@ def commit_before_revoke(app: faust.App) -> None:
 
     async def on_partitions_revoked(revoked: Any) -> None:
         try:
+            if flush is not None:
+                await flush()
             await consumer.commit()
         except Exception:  # noqa: BLE001 — uncommitted records are read again, as before
             log.warning("no commit before partitions were revoked", exc_info=True)

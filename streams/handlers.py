@@ -2,13 +2,15 @@
 
 Agents stay thin (see streams.app); everything here is ordinary async methods over
 injected tables and a sink, so the flow reads top to bottom. Views and clicks come in
-micro-batches (streams.intake): the batch's states are updated and their rows
-written without an await in between, then the batch goes to the inference stage. What the
-sink queued is delivered before Faust commits the batch's offsets (streams.sink).
+micro-batches (streams.intake): the batch's states are updated and their rows handed
+to the sink without an await in between, then the batch goes to the inference stage. The
+sink writes state rows at the next flush and delivers what it queued before Faust commits
+the batch's offsets (streams.sink).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -115,8 +117,7 @@ class EventHandlers:
         if state is not None:
             self._states.move_to_end(user_id)
             return state
-        raw = (self.tables.user_state.get(user_id) if record is None
-               else self.sink.get_row(self.tables.user_state, user_id, record))
+        raw = self.sink.get_row(self.tables.user_state, user_id, record)
         if raw is None:
             return None
         state = decode_state(raw, self.state_limits)
@@ -165,11 +166,12 @@ class EventHandlers:
             if newest is None or (decoded.ts, decoded.event_id) >= (newest.event.ts,
                                                                    newest.event.event_id):
                 updates[user] = Update(record, decoded, state)
-        # One row per user and batch, written before any await, so the next batch (another
-        # actor) reads what this one wrote; filed under the newest event's partition.
+        # One row per user, deferred before any await (the next batch, another actor's, may
+        # read it), filed under the newest event's partition and written at the next flush
+        # as the state is then: once for all of the user's events until the next commit.
         for user, update in updates.items():
-            self.sink.put_row(self.tables.user_state, user, encode_state(update.state),
-                              update.record)
+            self.sink.defer_row(self.tables.user_state, user,
+                                functools.partial(encode_state, update.state), update.record)
         if updates:
             await self.stage.on_updates(list(updates.values()))
         self.sink.poll()

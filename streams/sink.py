@@ -25,6 +25,16 @@ librdkafka sends one partition per produce request, and each event touches a par
 three topics, so on live traffic (under one event per partition per millisecond) most
 requests carried one or two records; the broker's CPU went into requests, not records. The
 rows matter only at the next flush (a commit, a rebalance, a stop), which sends them at once.
+
+A row that changes with every event of its user (the user's state) can be deferred: it is
+written, store and changelog, at the next flush, as it is then. A user with several
+events between two commits (~2.8 s apart) has their row encoded and written once, not for
+each of them. Up to ``defer_max`` rows wait; beyond that the oldest is written at once,
+so a shop with more users than that writes as before, without a longer pause at the
+commit. A deferred row is written before the commit of the offsets of the events that
+changed it, since the flush that writes it comes first, and before a rebalance takes its
+partition away (streams.consumer.commit_before_revoke flushes the sink there); a worker
+that dies loses it with those uncommitted offsets, whose events are handled again.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ import asyncio
 import logging
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -87,7 +98,8 @@ def make_sink(settings: Settings) -> KafkaSink:
     only, rows on one that gathers them for up to ``changelog_linger_ms`` and reports every
     delivery (a row's offset becomes its store's persisted offset)."""
     return KafkaSink(make_sink_producer(settings, report_only_errors=True),
-                     make_sink_producer(settings, "rows", settings.changelog_linger_ms))
+                     make_sink_producer(settings, "rows", settings.changelog_linger_ms),
+                     defer_max=settings.state_write_behind)
 
 
 KEY_CACHE_SIZE = 1 << 16
@@ -99,9 +111,16 @@ class _RowTable(NamedTuple):
     raw_key: Callable[[str], bytes]
 
 
+class _Deferred(NamedTuple):
+    table: TableT
+    key: str
+    value: Callable[[], bytes]  # the row's value, made when it is written
+    event: EventT  # one of the events that changed it: its partition holds the row
+
+
 class KafkaSink:
     def __init__(self, producer: Producer, rows_producer: Producer | None = None,
-                 flush_timeout_s: float = 120.0) -> None:
+                 flush_timeout_s: float = 120.0, defer_max: int = 0) -> None:
         self.producer = producer  # outputs and dead letters
         self.rows_producer = producer if rows_producer is None else rows_producer
         self._producers = ((producer,) if self.rows_producer is producer
@@ -111,6 +130,9 @@ class KafkaSink:
         self._tables: dict[int, _RowTable] = {}  # id(table) -> what put_row needs of it
         self._delivered: dict[tuple[str, int], int] = {}  # changelog tp -> last offset
         self._errors: list[str] = []
+        # rows to write at the next flush, by (id(table), key), the longest waiting first
+        self._deferred: OrderedDict[tuple[int, str], _Deferred] = OrderedDict()
+        self.defer_max = defer_max
         # flush() blocks until the broker answers: it runs here, off the event loop
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="kafka-sink")
 
@@ -154,14 +176,45 @@ class KafkaSink:
             except BufferError:  # the local queue is full: let the client send some
                 producer.poll(0.05)
 
-    def get_row(self, table: TableT, key: str, event: EventT) -> bytes | None:
+    def get_row(self, table: TableT, key: str, event: EventT | None = None) -> bytes | None:
+        """A row as it stands, a deferred one included; ``event`` (one of its user's) points
+        at the partition's store to read, else every local store is searched."""
+        deferred = self._deferred.get((id(table), key))
+        if deferred is not None:
+            return deferred.value()
+        if event is None:
+            found: bytes | None = table.get(key)
+            return found
         with in_event(event):
             value: bytes | None = table.data.get(key)
             return value
 
+    def defer_row(self, table: TableT, key: str, value: Callable[[], bytes],
+                  event: EventT) -> None:
+        """Write the row at the next flush, with what ``value()`` makes then (see the module
+        text); deferring it again, or a put_row of it, replaces it."""
+        if not self.defer_max:
+            self.put_row(table, key, value(), event)
+            return
+        self._deferred[(id(table), key)] = _Deferred(table, key, value, event)
+        if len(self._deferred) > self.defer_max:
+            self._write(self._deferred.popitem(last=False)[1])
+
+    def write_deferred(self) -> None:
+        """Write every deferred row now (a flush does, before it waits for the broker)."""
+        deferred, self._deferred = self._deferred, OrderedDict()
+        for row in deferred.values():
+            self._write(row)
+
+    def _write(self, row: _Deferred) -> None:
+        self.put_row(row.table, row.key, row.value(), row.event)
+
     def put_row(self, table: TableT, key: str, value: bytes | None, event: EventT) -> None:
         """Write a row (None: delete it) to the store of ``event``'s partition and queue its
-        changelog record (None: a tombstone) for that partition."""
+        changelog record (None: a tombstone) for that partition; a deferred write of the
+        row is dropped."""
+        if self._deferred:
+            self._deferred.pop((id(table), key), None)
         topic, store, encode_key = self._tables[id(table)]
         raw_key = encode_key(key)  # Faust's value codecs pass bytes through as they are
         partition = event.message.partition
@@ -192,7 +245,9 @@ class KafkaSink:
                 self._delivered[tp] = offset
 
     async def flush(self) -> None:
-        """Wait until every queued record is acknowledged; raise DeliveryError if any failed."""
+        """Write the deferred rows, then wait until every queued record is acknowledged;
+        raise DeliveryError if any failed."""
+        self.write_deferred()
         loop = asyncio.get_running_loop()
         remaining = await loop.run_in_executor(self._pool, self._flush_all)
         delivered, self._delivered = self._delivered, {}
@@ -213,6 +268,7 @@ class KafkaSink:
     def close(self) -> None:
         """Deliver what is queued (the worker is stopping). The flush thread stays: Faust
         flushes its producer, and so this sink, once more after this."""
+        self.write_deferred()
         remaining = self._flush_all()
         if remaining:
             log.error("%d records were not delivered before the worker stopped", remaining)

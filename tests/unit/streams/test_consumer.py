@@ -230,6 +230,32 @@ def test_a_revoke_commits_while_faust_still_knows_the_acknowledged_offsets(tmp_p
     assert not still_known
 
 
+def test_a_revoke_flushes_the_sink_first_even_with_no_offset_to_commit(tmp_path):
+    # the sink's deferred rows belong in the revoked partitions' stores and changelogs
+    async def main():
+        app = faust.App("revoke-flush", broker="kafka://127.0.0.1:1", datadir=str(tmp_path))
+        consumer = app.consumer
+        steps = []
+
+        async def flush():
+            steps.append("flush")
+
+        async def commit(*args, **kwargs):
+            steps.append("commit")
+            return False  # nothing to commit: Faust's commit then flushes nothing
+
+        async def faust_revoke(revoked):
+            steps.append("revoke")
+
+        consumer.commit = commit
+        consumer.on_partitions_revoked = faust_revoke
+        commit_before_revoke(app, flush)
+        await consumer.on_partitions_revoked({TP("events.views", 0)})
+        return steps
+
+    assert asyncio.run(main()) == ["flush", "commit", "revoke"]
+
+
 def test_faust_forgets_a_revoked_partitions_acknowledged_offsets_before_its_own_commit():
     # why commit_before_revoke exists: the pinned Faust pops them first thing
     import inspect

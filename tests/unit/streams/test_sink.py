@@ -95,6 +95,67 @@ def test_flush_advances_each_partitions_persisted_offset_once(table, monkeypatch
     assert sorted(persisted) == [(0, 0), (2, 2)]
 
 
+class Counter:
+    """A deferred row's value: how many times it was made, and what it is now."""
+
+    def __init__(self, value: bytes) -> None:
+        self.value, self.made = value, 0
+
+    def __call__(self) -> bytes:
+        self.made += 1
+        return self.value
+
+
+def test_a_deferred_row_is_written_once_at_the_flush_as_it_is_then(table):
+    producer = FakeProducer()
+    sink = KafkaSink(producer, defer_max=8)  # type: ignore[arg-type]
+    sink.add_table(table)
+    state = Counter(b"one event")
+    for _ in range(3):  # three batches change the user's state before the commit
+        sink.defer_row(table, "user-1", state, record(partition=2))
+    state.value = b"three events"
+    assert producer.records == [] and "user-1" not in table.data
+    assert sink.get_row(table, "user-1") == b"three events"  # reads see it meanwhile
+    asyncio.run(sink.flush())
+    changelog = table.changelog_topic.get_topic_name()
+    assert producer.records == [(changelog, table.data._encode_key("user-1"),
+                                 b"three events", 2)]
+    assert table.data["user-1"] == b"three events"
+    assert state.made == 2  # the read and the write: never once per batch
+    asyncio.run(sink.flush())
+    assert len(producer.records) == 1  # written once
+
+
+def test_past_defer_max_the_longest_waiting_row_is_written_at_once(table):
+    producer = FakeProducer()
+    sink = KafkaSink(producer, defer_max=2)  # type: ignore[arg-type]
+    sink.add_table(table)
+    for user in ("u1", "u2", "u1", "u3"):  # u1 again keeps its place as the oldest
+        sink.defer_row(table, user, Counter(user.encode()), record(partition=0))
+    assert [r[2] for r in producer.records] == [b"u1"]
+    sink.close()  # a stopping worker writes the rest
+    assert sorted(r[2] for r in producer.records) == [b"u1", b"u2", b"u3"]
+
+
+def test_a_put_row_replaces_a_deferred_one_so_an_erasure_stays_erased(table):
+    producer = FakeProducer()
+    sink = KafkaSink(producer, defer_max=8)  # type: ignore[arg-type]
+    sink.add_table(table)
+    sink.defer_row(table, "user-1", Counter(b"state"), record(partition=1))
+    sink.put_row(table, "user-1", None, record(partition=1))  # the erasure's tombstone
+    asyncio.run(sink.flush())
+    assert [r[2] for r in producer.records] == [None]
+    assert sink.get_row(table, "user-1") is None
+
+
+def test_with_defer_max_0_a_deferred_row_is_written_at_once(table):
+    producer = FakeProducer()
+    sink = KafkaSink(producer)  # type: ignore[arg-type]
+    sink.add_table(table)
+    sink.defer_row(table, "user-1", Counter(b"state"), record(partition=1))
+    assert [r[2] for r in producer.records] == [b"state"]
+
+
 def test_a_refused_record_makes_flush_raise(table):
     producer = FakeProducer()
     producer.refuse = "recs.users"
