@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import faust
 import pytest
 
-from streams.sink import DeliveryError, KafkaSink
+from streams.sink import WRITE_TURN, DeliveryError, KafkaSink
 
 
 class FakeMessage:
@@ -135,6 +135,28 @@ def test_past_defer_max_the_longest_waiting_row_is_written_at_once(table):
     assert [r[2] for r in producer.records] == [b"u1"]
     sink.close()  # a stopping worker writes the rest
     assert sorted(r[2] for r in producer.records) == [b"u1", b"u2", b"u3"]
+
+
+def test_a_flush_writes_deferred_rows_in_turns_and_not_one_erased_meanwhile(table):
+    producer = FakeProducer()
+    sink = KafkaSink(producer, defer_max=1000)  # type: ignore[arg-type]
+    sink.add_table(table)
+    users = [f"u{n}" for n in range(2 * WRITE_TURN + 1)]
+    for user in users:
+        sink.defer_row(table, user, Counter(b"state"), record(partition=0))
+
+    async def main() -> int:
+        flush = asyncio.create_task(sink.flush())
+        await asyncio.sleep(0)  # the flush's first turn runs, then lets this go on
+        written_then = len(producer.records)
+        sink.put_row(table, users[-1], None, record(partition=0))  # an erasure meanwhile
+        await flush
+        return written_then
+
+    assert asyncio.run(main()) == WRITE_TURN
+    last = table.data._encode_key(users[-1])
+    assert [r[2] for r in producer.records if r[1] == last] == [None]
+    assert len(producer.records) == len(users)  # every other row once, and the tombstone
 
 
 def test_a_put_row_replaces_a_deferred_one_so_an_erasure_stays_erased(table):
