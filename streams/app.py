@@ -83,6 +83,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     catalog_cache = CatalogCache()
     tables = create_tables(app, settings, on_catalog_change=catalog_cache.on_changelog_event)
     sink = make_sink(settings)
+    sink.assigned = app.consumer.assignment
     sink.flush_with(app.producer)
     commit_before_revoke(app, sink.flush)
     for table in tables.user_tables() + (tables.ad_caps,):

@@ -26,15 +26,17 @@ three topics, so on live traffic (under one event per partition per millisecond)
 requests carried one or two records; the broker's CPU went into requests, not records. The
 rows matter only at the next flush (a commit, a rebalance, a stop), which sends them at once.
 
-A row that changes with every event of its user (the user's state) can be deferred: it is
-written, store and changelog, at the next flush, as it is then. A user with several
-events between two commits (~2.8 s apart) has their row encoded and written once, not for
-each of them. Up to ``defer_max`` rows wait; beyond that the oldest is written at once,
-so a shop with more users than that writes as before, without a longer pause at the
-commit. A deferred row is written before the commit of the offsets of the events that
-changed it, since the flush that writes it comes first, and before a rebalance takes its
-partition away (streams.consumer.commit_before_revoke flushes the sink there); a worker
-that dies loses it with those uncommitted offsets, whose events are handled again.
+A row that changes with every event of its user (the user's state, the latest
+recommendation) can be deferred: it is written, store and changelog, at the next flush, as
+it is then. A user with several events between two commits (~2.8 s apart) has each row
+written once, not for each event. Up to ``defer_max`` rows wait; beyond that the oldest is
+written at once, so a shop with more users than that writes as before, and the flush
+writes its rows a few at a time, between the loop's other work. A deferred row is written
+before the commit of the offsets of the events that changed it, since the flush that
+writes it comes first, and before a rebalance takes its partition away
+(streams.consumer.commit_before_revoke flushes the sink there); one deferred after that
+is dropped (see ``_write``). A worker that dies loses them with those uncommitted offsets,
+whose events are handled again.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ import logging
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from functools import lru_cache
@@ -115,8 +117,11 @@ class _RowTable(NamedTuple):
 class _Deferred(NamedTuple):
     table: TableT
     key: str
-    value: Callable[[], bytes]  # the row's value, made when it is written
+    value: bytes | Callable[[], bytes]  # the row's value, or what makes it when written
     event: EventT  # one of the events that changed it: its partition holds the row
+
+    def made(self) -> bytes:
+        return self.value if isinstance(self.value, bytes) else self.value()
 
 
 class KafkaSink:
@@ -134,6 +139,9 @@ class KafkaSink:
         # rows to write at the next flush, by (id(table), key), the longest waiting first
         self._deferred: OrderedDict[tuple[int, str], _Deferred] = OrderedDict()
         self.defer_max = defer_max
+        # the input partitions this worker holds (Faust's consumer.assignment), when known:
+        # a deferred row of another partition is not written (see _write)
+        self.assigned: Callable[[], Collection[TP]] | None = None
         # flush() blocks until the broker answers: it runs here, off the event loop
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="kafka-sink")
 
@@ -182,7 +190,7 @@ class KafkaSink:
         at the partition's store to read, else every local store is searched."""
         deferred = self._deferred.get((id(table), key))
         if deferred is not None:
-            return deferred.value()
+            return deferred.made()
         if event is None:
             found: bytes | None = table.get(key)
             return found
@@ -190,22 +198,24 @@ class KafkaSink:
             value: bytes | None = table.data.get(key)
             return value
 
-    def defer_row(self, table: TableT, key: str, value: Callable[[], bytes],
+    def defer_row(self, table: TableT, key: str, value: bytes | Callable[[], bytes],
                   event: EventT) -> None:
-        """Write the row at the next flush, with what ``value()`` makes then (see the module
-        text); deferring it again, or a put_row of it, replaces it."""
+        """Write the row at the next flush: ``value``, or what ``value()`` makes then (see
+        the module text); deferring it again, or a put_row of it, replaces it."""
+        row = _Deferred(table, key, value, event)
         if not self.defer_max:
-            self.put_row(table, key, value(), event)
+            self.put_row(table, key, row.made(), event)
             return
-        self._deferred[(id(table), key)] = _Deferred(table, key, value, event)
+        self._deferred[(id(table), key)] = row
         if len(self._deferred) > self.defer_max:
-            self._write(self._deferred.popitem(last=False)[1])
+            self._write(self._deferred.popitem(last=False)[1], self._held())
 
     def write_deferred(self) -> None:
         """Write every deferred row now."""
+        held = self._held()
         deferred, self._deferred = self._deferred, OrderedDict()
         for row in deferred.values():
-            self._write(row)
+            self._write(row, held)
 
     async def _write_deferred_in_turns(self) -> None:
         """Write every row deferred now, the longest waiting first, ``WRITE_TURN`` at a time
@@ -215,15 +225,33 @@ class KafkaSink:
         waiting meanwhile got that much later. Rows deferred meanwhile may be written too;
         a row written meanwhile by put_row (an erasure's tombstone) is not written again."""
         left = len(self._deferred)
+        held = self._held()
         while left > 0 and self._deferred:
             for _ in range(min(WRITE_TURN, left, len(self._deferred))):
-                self._write(self._deferred.popitem(last=False)[1])
+                self._write(self._deferred.popitem(last=False)[1], held)
                 left -= 1
             if left > 0:
                 await asyncio.sleep(0)
 
-    def _write(self, row: _Deferred) -> None:
-        self.put_row(row.table, row.key, row.value(), row.event)
+    def _held(self) -> Collection[TP] | None:
+        if self.assigned is None or not self._deferred:
+            return None
+        try:
+            return self.assigned()
+        except Exception:  # noqa: BLE001 — a consumer already stopped: write them all
+            log.debug("no assignment to check deferred rows against", exc_info=True)
+            return None
+
+    def _write(self, row: _Deferred, held: Collection[TP] | None) -> None:
+        """Write a deferred row, unless its partition went to another worker: a flush before
+        every revoke writes what was deferred until then, so such a row comes from a batch
+        whose results arrived after its partition was revoked, and written late it could
+        overwrite the new owner's newer row in the changelog (the new owner gets the
+        event again, since its offset was not committed here)."""
+        message = row.event.message
+        if held is not None and message.tp not in held:
+            return
+        self.put_row(row.table, row.key, row.made(), row.event)
 
     def put_row(self, table: TableT, key: str, value: bytes | None, event: EventT) -> None:
         """Write a row (None: delete it) to the store of ``event``'s partition and queue its

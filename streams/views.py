@@ -35,7 +35,7 @@ def add_views(app: faust.App, handlers: EventHandlers, metrics: WorkerMetrics,
             state = handlers.load_state(user_id)
             if state is None:
                 return self.json({"error": "unknown user"}, status=404)
-            latest = tables.last_recs.get(user_id)
+            latest = handlers.sink.get_row(tables.last_recs, user_id)
             return self.json({
                 "user_id": user_id,
                 "window": state.summary(now_ms()),

@@ -36,6 +36,9 @@ class RecordingSink:
     def put_row(self, table: Any, key: str, value: bytes | None, record: Any) -> None:
         self.rows[(table, key)] = value
 
+    def defer_row(self, table: Any, key: str, value: bytes, record: Any) -> None:
+        self.rows[(table, key)] = value  # the row as the next flush would write it
+
     def get_row(self, table: Any, key: str, record: Any) -> bytes | None:
         return self.rows.get((table, key))
 
