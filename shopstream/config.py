@@ -117,9 +117,10 @@ class Settings(BaseSettings):
     state_cache_size: int = Field(
         100_000, ge=0, description="decoded user states kept in memory per worker (0: none)"
     )
-    state_write_behind: int = Field(
-        1024, ge=0, description="users whose state rows wait for the next commit to be written, "
-        "once however many events they had (0: written for every micro-batch; see streams.sink)"
+    deferred_rows: int = Field(
+        4096, ge=0, description="table rows (a user's state and latest recommendation: two per "
+        "active user) that wait for the next commit to be written, once however many events "
+        "changed them (0: written at once; see streams.sink)"
     )
     deadletter_raw_limit: int = Field(
         4096, ge=0, description="bytes of a rejected record copied into its dead letter"

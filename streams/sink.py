@@ -101,7 +101,7 @@ def make_sink(settings: Settings) -> KafkaSink:
     delivery (a row's offset becomes its store's persisted offset)."""
     return KafkaSink(make_sink_producer(settings, report_only_errors=True),
                      make_sink_producer(settings, "rows", settings.changelog_linger_ms),
-                     defer_max=settings.state_write_behind)
+                     defer_max=settings.deferred_rows)
 
 
 KEY_CACHE_SIZE = 1 << 16
@@ -208,7 +208,9 @@ class KafkaSink:
             return
         self._deferred[(id(table), key)] = row
         if len(self._deferred) > self.defer_max:
-            self._write(self._deferred.popitem(last=False)[1], self._held())
+            # no partition check here (it asks the consumer): this runs while events are
+            # handled, and the longest waiting row was deferred since the last flush
+            self._write(self._deferred.popitem(last=False)[1], None)
 
     def write_deferred(self) -> None:
         """Write every deferred row now."""
