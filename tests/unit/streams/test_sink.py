@@ -109,7 +109,7 @@ class Counter:
 
 def test_a_deferred_row_is_written_once_at_the_flush_as_it_is_then(table):
     producer = FakeProducer()
-    sink = KafkaSink(producer, defer_max=8)  # type: ignore[arg-type]
+    sink = KafkaSink(producer, defer_max=8, defer_age_s=60)  # type: ignore[arg-type]
     sink.add_table(table)
     state = Counter(b"one event")
     for _ in range(3):  # three batches change the user's state before the commit
@@ -129,7 +129,7 @@ def test_a_deferred_row_is_written_once_at_the_flush_as_it_is_then(table):
 
 def test_past_defer_max_the_longest_waiting_row_is_written_at_once(table):
     producer = FakeProducer()
-    sink = KafkaSink(producer, defer_max=2)  # type: ignore[arg-type]
+    sink = KafkaSink(producer, defer_max=2, defer_age_s=60)  # type: ignore[arg-type]
     sink.add_table(table)
     for user in ("u1", "u2", "u1", "u3"):  # u1 again keeps its place as the oldest
         sink.defer_row(table, user, Counter(user.encode()), record(partition=0))
@@ -140,7 +140,7 @@ def test_past_defer_max_the_longest_waiting_row_is_written_at_once(table):
 
 def test_a_flush_writes_deferred_rows_in_turns_and_not_one_erased_meanwhile(table):
     producer = FakeProducer()
-    sink = KafkaSink(producer, defer_max=1000)  # type: ignore[arg-type]
+    sink = KafkaSink(producer, defer_max=1000, defer_age_s=60)  # type: ignore[arg-type]
     sink.add_table(table)
     users = [f"u{n}" for n in range(2 * WRITE_TURN + 1)]
     for user in users:
@@ -160,9 +160,26 @@ def test_a_flush_writes_deferred_rows_in_turns_and_not_one_erased_meanwhile(tabl
     assert len(producer.records) == len(users)  # every other row once, and the tombstone
 
 
+def test_a_row_waiting_longer_than_defer_age_s_is_written_at_the_next_defer(table,
+                                                                           monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("streams.sink.time.monotonic", lambda: clock[0])
+    producer = FakeProducer()
+    sink = KafkaSink(producer, defer_max=8, defer_age_s=0.5)  # type: ignore[arg-type]
+    sink.add_table(table)
+    sink.defer_row(table, "old", b"1", record(partition=0))
+    clock[0] += 0.3
+    sink.defer_row(table, "old", b"2", record(partition=0))  # keeps its age
+    sink.defer_row(table, "new", b"1", record(partition=0))
+    assert producer.records == []
+    clock[0] += 0.3  # "old" has waited 0.6 s, "new" 0.3 s
+    sink.defer_row(table, "other", b"1", record(partition=0))
+    assert [(r[1], r[2]) for r in producer.records] == [(table.data._encode_key("old"), b"2")]
+
+
 def test_a_put_row_replaces_a_deferred_one_so_an_erasure_stays_erased(table):
     producer = FakeProducer()
-    sink = KafkaSink(producer, defer_max=8)  # type: ignore[arg-type]
+    sink = KafkaSink(producer, defer_max=8, defer_age_s=60)  # type: ignore[arg-type]
     sink.add_table(table)
     sink.defer_row(table, "user-1", Counter(b"state"), record(partition=1))
     sink.put_row(table, "user-1", None, record(partition=1))  # the erasure's tombstone
@@ -175,7 +192,7 @@ def test_a_deferred_row_of_a_partition_gone_to_another_worker_is_not_written(tab
     # deferred after the flush before the revoke (a batch's results came back late): its
     # event was not committed here, so the partition's new owner handles it again
     producer = FakeProducer()
-    sink = KafkaSink(producer, defer_max=8)  # type: ignore[arg-type]
+    sink = KafkaSink(producer, defer_max=8, defer_age_s=60)  # type: ignore[arg-type]
     sink.add_table(table)
     sink.assigned = lambda: {TP("events.views", 0)}
     sink.defer_row(table, "kept", b"rec", record(partition=0))
