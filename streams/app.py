@@ -118,6 +118,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
 
     async def on_rebalanced(app: faust.App, *args: object, **kwargs: object) -> None:
         handlers.forget_cached_states()
+        sink.partitions_changed()
 
     app.on_partitions_revoked.connect(on_rebalanced)  # type: ignore[arg-type]
     app.on_partitions_assigned.connect(on_rebalanced)  # type: ignore[arg-type]

@@ -27,18 +27,16 @@ requests carried one or two records; the broker's CPU went into requests, not re
 rows matter only at the next flush (a commit, a rebalance, a stop), which sends them at once.
 
 A row that changes with every event of its user (the user's state, the latest
-recommendation) can be deferred: it is written, store and changelog, at the next flush, as
-it is then. A user with several events between two commits (~2.8 s apart) has each row
-written once, not for each event. Up to ``defer_max`` rows wait; beyond that the oldest is
-written at once, so a shop with more users than that writes as before; a row that has
-waited ``DEFER_AGE_S`` is written at the next event's defer too, so writing goes on as
-steadily as the events come, and the flush writes what is left a few rows at a time,
-between the loop's other work. A deferred row is written
-before the commit of the offsets of the events that changed it, since the flush that
-writes it comes first, and before a rebalance takes its partition away
-(streams.consumer.commit_before_revoke flushes the sink there); one deferred after that
-is dropped (see ``_write``). A worker that dies loses them with those uncommitted offsets,
-whose events are handled again.
+recommendation) can be deferred: it is written, store and changelog, once it has waited
+``DEFER_AGE_S`` (at the next row deferred) or at the next flush, whichever comes first, as
+it is then; a user with several events meanwhile has each row written once, not for each
+event. Up to ``defer_max`` rows wait; beyond that the oldest is written at once, so a shop
+with more users than that writes as before. The flush writes what is left a few rows at a
+time, between the loop's other work, before the commit of the offsets of the events behind
+them, and before a rebalance takes their partitions away
+(streams.consumer.commit_before_revoke flushes the sink there); one deferred after that,
+for a partition gone elsewhere, is dropped (see ``_write``). A worker that dies loses them
+with those uncommitted offsets, whose events are handled again.
 """
 
 from __future__ import annotations
@@ -150,8 +148,10 @@ class KafkaSink:
         self.defer_max = defer_max
         self.defer_age_s = defer_age_s
         # the input partitions this worker holds (Faust's consumer.assignment), when known:
-        # a deferred row of another partition is not written (see _write)
+        # a deferred row of another partition is not written (see _write); asked once after
+        # each rebalance (partitions_changed)
         self.assigned: Callable[[], Collection[TP]] | None = None
+        self._held_now: Collection[TP] | None = None
         # flush() blocks until the broker answers: it runs here, off the event loop
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="kafka-sink")
 
@@ -223,12 +223,11 @@ class KafkaSink:
                                                now if waiting is None else waiting.since)
         # The longest waiting rows are written now once they have waited defer_age_s, or
         # when too many wait, so rows are written as steadily as events come rather than
-        # all at the flush. No partition check here (it asks the consumer): this runs while
-        # events are handled, and these rows were deferred since the last flush.
+        # all at the flush.
         due = now - self.defer_age_s
         while deferred and (len(deferred) > self.defer_max
                             or next(iter(deferred.values())).since <= due):
-            self._write(deferred.popitem(last=False)[1], None)
+            self._write(deferred.popitem(last=False)[1], self._held())
 
     def write_deferred(self) -> None:
         """Write every deferred row now."""
@@ -253,14 +252,20 @@ class KafkaSink:
             if left > 0:
                 await asyncio.sleep(0)
 
+    def partitions_changed(self) -> None:
+        """A rebalance revoked or assigned partitions: ask for the assignment again."""
+        self._held_now = None
+
     def _held(self) -> Collection[TP] | None:
         if self.assigned is None or not self._deferred:
             return None
-        try:
-            return self.assigned()
-        except Exception:  # noqa: BLE001 — a consumer already stopped: write them all
-            log.debug("no assignment to check deferred rows against", exc_info=True)
-            return None
+        if self._held_now is None:
+            try:
+                self._held_now = frozenset(self.assigned())
+            except Exception:  # noqa: BLE001 — a consumer already stopped: write them all
+                log.debug("no assignment to check deferred rows against", exc_info=True)
+                return None
+        return self._held_now
 
     def _write(self, row: _Deferred, held: Collection[TP] | None) -> None:
         """Write a deferred row, unless its partition went to another worker: a flush before

@@ -201,6 +201,25 @@ def test_a_deferred_row_of_a_partition_gone_to_another_worker_is_not_written(tab
     assert [r[1] for r in producer.records] == [table.data._encode_key("kept")]
 
 
+def test_after_a_rebalance_a_row_written_for_its_age_is_checked_against_the_new_assignment(
+        table, monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr("streams.sink.time.monotonic", lambda: clock[0])
+    producer = FakeProducer()
+    sink = KafkaSink(producer, defer_max=8, defer_age_s=0.5)  # type: ignore[arg-type]
+    sink.add_table(table)
+    held = {TP("events.views", 0), TP("events.views", 1)}
+    sink.assigned = lambda: set(held)
+    sink.defer_row(table, "a", b"1", record(partition=0))
+    clock[0] = 1.0
+    sink.defer_row(table, "b", b"1", record(partition=1))  # writes "a" for its age
+    held.discard(TP("events.views", 1))  # partition 1 goes to another worker
+    sink.partitions_changed()
+    clock[0] = 2.0
+    sink.defer_row(table, "c", b"1", record(partition=0))  # "b" is due: not ours now
+    assert [r[1] for r in producer.records] == [table.data._encode_key("a")]
+
+
 def test_with_defer_max_0_a_deferred_row_is_written_at_once(table):
     producer = FakeProducer()
     sink = KafkaSink(producer)  # type: ignore[arg-type]
