@@ -22,7 +22,8 @@ Both phases also report the CPU time per event of the worker, the broker, this p
 and the sender (from /proc and the sender's own count), since on a shared 2-core machine
 CPU, not a stall, sets the limits.
 The model is models/CURRENT when there is one, else a random model of realistic size
-(12,101 items, width 64, 2 layers, L=50) from inference.testing.
+(12,101 items, width 64, 2 layers, L=50) from inference.testing, with the int8 variant a
+worker on CPUs serves (see model_dir).
 
     python bench/bench_worker.py [--events 20000] [--latency-seconds 20] [--sweep 2000,3000]
 Writes bench/results/worker.json and worker.png.
