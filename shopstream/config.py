@@ -119,8 +119,8 @@ class Settings(BaseSettings):
     )
     deferred_rows: int = Field(
         4096, ge=0, description="table rows (a user's state and latest recommendation: two per "
-        "active user) that wait for the next commit to be written, once however many events "
-        "changed them (0: written at once; see streams.sink)"
+        "active user) that wait up to 0.5 s, or until the next commit, to be written, once "
+        "however many events changed them meanwhile (0: written at once; see streams.sink)"
     )
     deadletter_raw_limit: int = Field(
         4096, ge=0, description="bytes of a rejected record copied into its dead letter"

@@ -4,8 +4,8 @@ Agents stay thin (see streams.app); everything here is ordinary async methods ov
 injected tables and a sink, so the flow reads top to bottom. Views and clicks come in
 micro-batches (streams.intake): the batch's states are updated and their rows handed
 to the sink without an await in between, then the batch goes to the inference stage. The
-sink writes state rows at the next flush and delivers what it queued before Faust commits
-the batch's offsets (streams.sink).
+sink writes a state row once it has waited half a second, or at the next flush, and
+delivers what it queued before Faust commits the batch's offsets (streams.sink).
 """
 
 from __future__ import annotations
@@ -167,8 +167,8 @@ class EventHandlers:
                                                                    newest.event.event_id):
                 updates[user] = Update(record, decoded, state)
         # One row per user, deferred before any await (the next batch, another actor's, may
-        # read it), filed under the newest event's partition and written at the next flush
-        # as the state is then: once for all of the user's events until the next commit.
+        # read it), filed under the newest event's partition and written as the state is
+        # then (streams.sink): once for all of the user's events while it waits.
         for user, update in updates.items():
             self.sink.defer_row(self.tables.user_state, user,
                                 functools.partial(encode_state, update.state), update.record)

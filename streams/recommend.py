@@ -153,7 +153,7 @@ class ModelStage:
             items=[(p.item_id, float(p.score), p.reason) for p in result.items],
             trigger_event_id=event.event_id, event_ts=event.ts, emitted_ts=emitted)
         key = event.user_id.encode()
-        # written at the next flush, once for however many recommendations came meanwhile
+        # deferred (streams.sink): written once for the recommendations that come while it waits
         self.sink.defer_row(self.tables.last_recs, event.user_id, raw, record)
         self.sink.send(t.RECS, key, raw)
         self.metrics.count_out(t.RECS)

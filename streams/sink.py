@@ -127,7 +127,11 @@ class _Deferred(NamedTuple):
     since: float  # when it was first deferred (time.monotonic)
 
     def made(self) -> bytes:
-        return self.value if isinstance(self.value, bytes) else self.value()
+        return _made(self.value)
+
+
+def _made(value: bytes | Callable[[], bytes]) -> bytes:
+    return value if isinstance(value, bytes) else value()
 
 
 class KafkaSink:
@@ -213,7 +217,7 @@ class KafkaSink:
         """Write the row at the next flush: ``value``, or what ``value()`` makes then (see
         the module text); deferring it again, or a put_row of it, replaces it."""
         if not self.defer_max:
-            self.put_row(table, key, value if isinstance(value, bytes) else value(), event)
+            self.put_row(table, key, _made(value), event)
             return
         now = time.monotonic()
         deferred = self._deferred
@@ -227,10 +231,13 @@ class KafkaSink:
         due = now - self.defer_age_s
         while deferred and (len(deferred) > self.defer_max
                             or next(iter(deferred.values())).since <= due):
-            self._write(deferred.popitem(last=False)[1], self._held())
+            held = self._held()
+            self._write(deferred.popitem(last=False)[1], held)
 
     def write_deferred(self) -> None:
         """Write every deferred row now."""
+        if not self._deferred:
+            return
         held = self._held()
         deferred, self._deferred = self._deferred, OrderedDict()
         for row in deferred.values():
@@ -244,6 +251,8 @@ class KafkaSink:
         waiting meanwhile got that much later. Rows deferred meanwhile may be written too;
         a row written meanwhile by put_row (an erasure's tombstone) is not written again."""
         left = len(self._deferred)
+        if not left:
+            return
         held = self._held()
         while left > 0 and self._deferred:
             for _ in range(min(WRITE_TURN, left, len(self._deferred))):
@@ -257,7 +266,7 @@ class KafkaSink:
         self._held_now = None
 
     def _held(self) -> Collection[TP] | None:
-        if self.assigned is None or not self._deferred:
+        if self.assigned is None:
             return None
         if self._held_now is None:
             try:
