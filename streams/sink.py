@@ -147,7 +147,7 @@ class KafkaSink:
         self._tables: dict[int, _RowTable] = {}  # id(table) -> what put_row needs of it
         self._delivered: dict[tuple[str, int], int] = {}  # changelog tp -> last offset
         self._errors: list[str] = []
-        # rows to write at the next flush, by (id(table), key), the longest waiting first
+        # rows waiting to be written (defer_row), by (id(table), key), the longest first
         self._deferred: OrderedDict[tuple[int, str], _Deferred] = OrderedDict()
         self.defer_max = defer_max
         self.defer_age_s = defer_age_s
@@ -214,8 +214,10 @@ class KafkaSink:
 
     def defer_row(self, table: TableT, key: str, value: bytes | Callable[[], bytes],
                   event: EventT) -> None:
-        """Write the row at the next flush: ``value``, or what ``value()`` makes then (see
-        the module text); deferring it again, or a put_row of it, replaces it."""
+        """Write the row later (see the module text): once it has waited ``defer_age_s``,
+        when more than ``defer_max`` rows wait, or at the next flush, whichever comes first;
+        ``value``, or what ``value()`` makes then. Deferring it again, or a put_row of it,
+        replaces it."""
         if not self.defer_max:
             self.put_row(table, key, _made(value), event)
             return
