@@ -233,17 +233,11 @@ class KafkaSink:
         due = now - self.defer_age_s
         while deferred and (len(deferred) > self.defer_max
                             or next(iter(deferred.values())).since <= due):
-            held = self._held()
-            self._write(deferred.popitem(last=False)[1], held)
+            self._write_oldest(1)
 
     def write_deferred(self) -> None:
         """Write every deferred row now."""
-        if not self._deferred:
-            return
-        held = self._held()
-        deferred, self._deferred = self._deferred, OrderedDict()
-        for row in deferred.values():
-            self._write(row, held)
+        self._write_oldest(len(self._deferred))
 
     async def _write_deferred_in_turns(self) -> None:
         """Write every row deferred now, the longest waiting first, ``WRITE_TURN`` at a time
@@ -253,15 +247,17 @@ class KafkaSink:
         waiting meanwhile got that much later. Rows deferred meanwhile may be written too;
         a row written meanwhile by put_row (an erasure's tombstone) is not written again."""
         left = len(self._deferred)
-        if not left:
-            return
-        held = self._held()
         while left > 0 and self._deferred:
-            for _ in range(min(WRITE_TURN, left, len(self._deferred))):
-                self._write(self._deferred.popitem(last=False)[1], held)
-                left -= 1
+            self._write_oldest(min(WRITE_TURN, left))
+            left -= WRITE_TURN
             if left > 0:
                 await asyncio.sleep(0)
+
+    def _write_oldest(self, count: int) -> None:
+        """Write up to ``count`` deferred rows, the longest waiting first."""
+        held = self._held() if self._deferred else None
+        for _ in range(min(count, len(self._deferred))):
+            self._write(self._deferred.popitem(last=False)[1], held)
 
     def partitions_changed(self) -> None:
         """A rebalance revoked or assigned partitions: ask for the assignment again."""
