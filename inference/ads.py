@@ -23,8 +23,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from inference.freqcap import allow
-from inference.postfilter import CatalogLookup
-from inference.windows import ADD_TO_CART, CLICK, PURCHASE, VIEW, ItemIndex, Window
+from inference.postfilter import CatalogLookup, CatalogView
+from inference.windows import ADD_TO_CART, CLICK, PURCHASE, VIEW, Window
 
 HIGH_INTENT_MIN_EVENTS = 3  # views/clicks in one category that mark a high-intent viewer
 
@@ -71,22 +71,19 @@ class ResolvedCampaign:
     indices: np.ndarray  # int64 internal indices of the promoted items the model knows
 
 
-def resolve(campaigns: Sequence[Campaign], index: ItemIndex,
-            catalog: CatalogLookup) -> list[ResolvedCampaign]:
-    """Promoted items as internal indices: listed items plus catalog items of the categories.
+def resolve(campaigns: Sequence[Campaign], view: CatalogView) -> list[ResolvedCampaign]:
+    """Promoted items as internal indices of the view's model: listed items plus catalog
+    items of the categories.
 
     Depends on the model version and the catalog; resolve again when either changes.
     """
-    by_category: dict[str, list[int]] = {}
-    for i, item in enumerate(index.ids[1:], start=1):
-        info = catalog(item)
-        if info is not None and info.category is not None:
-            by_category.setdefault(info.category, []).append(i)
     resolved = []
     for c in campaigns:
-        found = set(index.indices(c.items))
+        found = set(view.index.indices(c.items))
         for category in c.categories:
-            found.update(by_category.get(category, ()))
+            code = view.categories.get(category)
+            if code is not None:
+                found.update(np.flatnonzero(view.category == code).tolist())
         resolved.append(ResolvedCampaign(c, np.array(sorted(found), dtype=np.int64)))
     return resolved
 

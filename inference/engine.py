@@ -1,10 +1,13 @@
 """One batch of users in, one result per user out: what the micro-batcher runs.
 
 It runs in three steps, ``prepare`` (the graphs' inputs), ``infer`` (the graphs, the
-campaign scores, and which window item explains each of the graphs' top items) and
-``finish`` (filters, worded reasons, ads), so that the micro-batcher's scoring thread runs
-only ``infer``, array work that leaves the GIL to the event loop, and every Python step
-stays on the loop's thread (see inference.batcher on why).
+campaign scores, which window item explains each of the graphs' top items, and which of
+those items the catalog's rules allow) and ``finish`` (the picks, worded reasons, ads), so
+that the micro-batcher's scoring thread runs only ``infer``, array work that leaves the
+GIL to the event loop, and every Python step stays on the loop's thread (see
+inference.batcher on why). The rules run in ``infer`` over a per-model array view of the
+catalog (``CatalogView``, kept current with the items that changed); only users with
+too few allowed model items are filtered in Python, with popular ones to fill up.
 
 For each batch the model is picked per user once (A/B split), so a hot swap in the middle
 never mixes versions within a user's result, and a batch finishes on the models it
@@ -15,24 +18,30 @@ against the ad campaigns.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from itertools import repeat
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
 from inference.ads import Campaign, ResolvedCampaign, campaign_scores, resolve, segment
 from inference.popularity import DecayedPopularity
 from inference.postfilter import (
+    GENERIC_REASON,
     CatalogLookup,
+    CatalogView,
     FilterRules,
     Pick,
+    first_allowed,
     graph_exclusions,
     nearest_sources,
     no_catalog,
+    reason_text,
     select,
     word_reasons,
 )
@@ -40,6 +49,9 @@ from inference.registry import LoadedModel, ModelRegistry
 from inference.windows import EncodedBatch, Window, encode_windows
 
 POPULAR_REFRESH_S = 1.0
+# Pick(*fields) without NamedTuple's __new__, a Python function: a third less per pick
+_make_pick = functools.partial(tuple.__new__, Pick)
+_T = TypeVar("_T")
 
 
 class UserRequest(NamedTuple):  # a tuple: one per event
@@ -74,6 +86,7 @@ class _Group:
     rows: list[tuple[str, UserRequest]]
     excluded: list[set[str]]
     batch: EncodedBatch
+    view: CatalogView
     campaigns: list[ResolvedCampaign]
     # the graphs' top items and scores per row (none where a window has no known item), and
     # per top item the window item that explains it and the user's event code with it
@@ -81,6 +94,11 @@ class _Group:
     top_scores: np.ndarray
     sources: np.ndarray
     source_codes: np.ndarray
+    # rows whose exclusions did not all reach the graph: filtered in Python (``select``)
+    truncated: list[bool] = field(default_factory=list)
+    # per row the columns of the top items every rule allows, and how many (first_allowed)
+    columns: np.ndarray | None = None
+    allowed: np.ndarray | None = None
     ad_scores: np.ndarray | None = None
 
 
@@ -98,28 +116,54 @@ class Recommender:
 
     def __init__(self, registry: ModelRegistry, popularity: DecayedPopularity,
                  rules: FilterRules, catalog: CatalogLookup = no_catalog,
-                 campaigns: Sequence[Campaign] = ()) -> None:
+                 campaigns: Sequence[Campaign] = (),
+                 catalog_changes: Callable[[], Iterable[str]] | None = None) -> None:
+        """``catalog_changes`` returns the ids of the items that changed in ``catalog``
+        since it was last called (streams.catalog.CatalogCache.take_changes); without it
+        the catalog is taken to stay as it is."""
         self.registry = registry
         self.popularity = popularity
         self.rules = rules
         self.catalog = catalog
+        self.catalog_changes = catalog_changes
         self.campaigns = list(campaigns)
         self._resolved: dict[str, list[ResolvedCampaign]] = {}  # per model version
+        self._views: dict[str, CatalogView] = {}  # per model version
+        self._categories: dict[str, int] = {}  # category codes, shared by the views
         self._popular_cache: tuple[float, int, list[tuple[str, float, str]]] = (0.0, 0, [])
 
-    def catalog_changed(self) -> None:
-        """Campaign categories are resolved through the catalog: resolve them again."""
+    def _catalog_changed(self) -> None:
+        """Bring the catalog views up to date; campaign categories are resolved through
+        the catalog, so those are resolved again."""
+        if self.catalog_changes is None:
+            return
+        changed = self.catalog_changes()
+        if not changed:
+            return
+        changed = list(changed)
+        for view in self._views.values():
+            view.update(changed, self.catalog)
         self._resolved = {}
 
-    def _campaigns_for(self, model: LoadedModel) -> list[ResolvedCampaign]:
+    def _view_for(self, model: LoadedModel) -> CatalogView:
+        view = self._views.get(model.version)
+        if view is None:
+            view = CatalogView(model.index, self.catalog, self.rules, self._categories)
+            self._views = self._keep_live(self._views, model.version, view)
+        return view
+
+    def _campaigns_for(self, model: LoadedModel, view: CatalogView) -> list[ResolvedCampaign]:
         resolved = self._resolved.get(model.version)
         if resolved is None:
-            resolved = resolve(self.campaigns, model.index, self.catalog)
-            # keep the versions in use only, so swapped-out models are not pinned
-            self._resolved = {model.version: resolved,
-                              **{v: r for v, r in self._resolved.items()
-                                 if v in self._live_versions()}}
+            resolved = resolve(self.campaigns, view)
+            self._resolved = self._keep_live(self._resolved, model.version, resolved)
         return resolved
+
+    def _keep_live(self, cache: dict[str, _T], version: str, value: _T) -> dict[str, _T]:
+        """``cache`` with ``value`` for ``version``, less the versions no longer in use
+        (so swapped-out models are not pinned)."""
+        live = self._live_versions()
+        return {version: value, **{v: c for v, c in cache.items() if v in live}}
 
     def _live_versions(self) -> set[str]:
         live = {self.registry.current.version}
@@ -136,6 +180,7 @@ class Recommender:
                 now_s: float | None = None) -> Prepared:
         """The batch as the graphs' inputs, one group per model (Python: the loop's side)."""
         now_s = time.time() if now_s is None else now_s
+        self._catalog_changed()
         picked = [self.registry.pick(user) for user, _ in rows]
         members: dict[int, list[int]] = {}
         for i, (model, _) in enumerate(picked):
@@ -149,17 +194,21 @@ class Recommender:
         meta = model.metadata
         excluded = [graph_exclusions(req.window, self.rules, req.bought) for _, req in rows]
         # the graph takes its top K+E+1 before excluding: K+E+1 must fit in the item table
+        max_exclude = max(0, len(meta.item_ids) - 1 - meta.top_k)
         batch = encode_windows(model.index, [req.window for _, req in rows], meta.max_len,
-                               excluded, max_exclude=max(0, len(meta.item_ids) - 1 - meta.top_k))
+                               excluded, max_exclude=max_exclude)
         no_items = np.zeros((len(rows), 0), dtype=np.int64)
-        return _Group(model, variant, members, rows, excluded, batch,
-                      self._campaigns_for(model) if self.campaigns else [],
-                      no_items, np.zeros((len(rows), 0), dtype=np.float32), no_items, no_items)
+        view = self._view_for(model)
+        return _Group(model, variant, members, rows, excluded, batch, view,
+                      self._campaigns_for(model, view) if self.campaigns else [],
+                      no_items, np.zeros((len(rows), 0), dtype=np.float32), no_items, no_items,
+                      truncated=[len(e) > max_exclude for e in excluded])
 
     def infer(self, prepared: Prepared) -> Prepared:
-        """Run the graphs, the campaign scores and the reasons' similarities (for every top
-        item, before the filters pick some) on a prepared batch: array work only, which
-        leaves the GIL to the loop, so it is what the scoring thread does."""
+        """Run the graphs, the campaign scores, the reasons' similarities (for every top
+        item, before the filters pick some) and the catalog's rules on a prepared batch:
+        array work only, which leaves the GIL to the loop, so it is what the scoring thread
+        does."""
         for group in prepared.groups:
             batch, n = group.batch, len(group.rows)
             known = np.flatnonzero(batch.lengths > 0)
@@ -173,6 +222,9 @@ class Recommender:
             group.top_items[known], group.top_scores[known] = items, scores
             group.sources, group.source_codes = nearest_sources(
                 group.top_items, batch.item_seq, batch.event_type, group.model.unit_embeddings)
+            group.columns, group.allowed = first_allowed(
+                group.top_items, group.top_scores, group.view, self.rules.top_k,
+                self.rules.diversity_cap)
             if group.campaigns:
                 group.ad_scores = np.zeros((n, len(group.campaigns)), dtype=np.float32)
                 group.ad_scores[known] = campaign_scores(user_vec, group.model.embeddings,
@@ -199,31 +251,58 @@ class Recommender:
         self._popular_cache = (now_s, n, fresh)
         return fresh
 
+    def _picks(self, group: _Group,
+               popular: list[tuple[str, float, str]]) -> tuple[list[list[Pick]], list[bool]]:
+        """Each row's picks with their reasons. Where the scoring step found ``top_k``
+        allowed items among the graph's (first_allowed), those are the picks; the other
+        rows (too few, or exclusions the graph did not get) go through ``select`` over
+        all of the graph's items and then the popular ones, as a lone user would. Also
+        which rows were those of first_allowed (they hold model items only)."""
+        ids, top_k = group.model.index.ids, self.rules.top_k
+        arrays = (group.top_items, group.top_scores, group.sources, group.source_codes)
+        columns, allowed = group.columns, group.allowed
+        quick: list[bool] = [False] * len(group.rows)
+        if columns is not None and allowed is not None and columns.size:
+            quick = [n == top_k and not cut for n, cut in zip(allowed.tolist(), group.truncated,
+                                                            strict=True)]
+        out: list[list[Pick]] = [[] for _ in quick]
+        if columns is not None and any(quick):
+            chosen = [np.take_along_axis(a, columns, axis=1).tolist() for a in arrays]
+            for row, (items_row, scores_row, sources_row, codes_row, fast) in enumerate(
+                    zip(*chosen, quick, strict=True)):
+                if fast:
+                    reasons = [reason_text(ids[source], code) if source else GENERIC_REASON
+                               for source, code in zip(sources_row, codes_row, strict=True)]
+                    out[row] = list(map(_make_pick, zip([ids[i] for i in items_row],
+                                                        scores_row, repeat("model"), reasons)))
+        if all(quick):
+            return out, quick
+        every = [a.tolist() for a in arrays]
+        for row in (r for r, fast in enumerate(quick) if not fast):
+            # -inf: excluded by the graph; 0: padding (a catalog smaller than K)
+            from_model = [(ids[i], score, "model", source, code)
+                          for i, score, source, code in zip(*(a[row] for a in every),
+                                                            strict=True)
+                          if i > 0 and score > -math.inf]
+            out[row] = word_reasons([select(itertools.chain(from_model, popular),
+                                            group.excluded[row], self.catalog, self.rules)],
+                                    ids)[0]
+        return out, quick
+
     def _finish_group(self, group: _Group, now_s: float) -> list[UserResult]:
         model, rows, excluded, batch = group.model, group.rows, group.excluded, group.batch
         ad_scores, campaigns = group.ad_scores, group.campaigns
         # enough popular items to refill any one user after the rules take their share
         popular = self._popular(3 * self.rules.top_k + max(map(len, excluded), default=0),
                                 now_s)
-        ids = model.index.ids
-        chosen = []
-        sources, codes = group.sources.tolist(), group.source_codes.tolist()
-        # -inf: excluded by the graph; 0: padding (a catalog smaller than K)
-        for row, (items_row, scores_row) in enumerate(zip(group.top_items.tolist(),
-                                                          group.top_scores.tolist(),
-                                                          strict=True)):
-            from_model = [(ids[i], score, "model", source, code)
-                          for i, score, source, code in zip(items_row, scores_row, sources[row],
-                                                            codes[row], strict=True)
-                          if i > 0 and score > -math.inf]
-            chosen.append(select(itertools.chain(from_model, popular), excluded[row],
-                                 self.catalog, self.rules))
-        explained = word_reasons(chosen, ids)
+        explained, model_only = self._picks(group, popular)
         lengths = batch.lengths.tolist()
         out = []
-        for row, ((user, req), picks) in enumerate(zip(rows, explained, strict=True)):
+        for row, ((user, req), picks, quick) in enumerate(zip(rows, explained, model_only,
+                                                              strict=True)):
             # a user with known history whose model items ran out got popular ones instead
-            backfilled = sum(p.source == "popular" for p in picks) if lengths[row] else 0
+            backfilled = (sum(p.source == "popular" for p in picks)
+                          if lengths[row] and not quick else 0)
             ads = []
             if ad_scores is not None and lengths[row] > 0:
                 for j, rc in enumerate(campaigns):

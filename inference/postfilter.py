@@ -111,6 +111,90 @@ def select(candidates: Iterable[Candidate], excluded: set[str],
     return chosen
 
 
+class CatalogView:
+    """The catalog and the rules as arrays over one model's item indices, so that the
+    graph's candidates for a whole batch are filtered with array operations
+    (``first_allowed``) in the scoring thread, as ``select`` filters one user's in Python.
+
+    ``allowed[i]``: in stock (or unknown to the catalog) and not in an excluded category;
+    ``category[i]``: the item's category as a code from ``categories`` (shared by every
+    view, so that codes compare across model versions), -1 for none. ``update`` keeps it
+    current with the items that changed; index 0 (padding) is never allowed.
+    """
+
+    def __init__(self, index: ItemIndex, catalog: CatalogLookup, rules: FilterRules,
+                 categories: dict[str, int]) -> None:
+        self.index = index
+        self.banned = rules.excluded_categories
+        self.categories = categories
+        self.allowed = np.ones(len(index), dtype=bool)
+        self.allowed[0] = False
+        self.category = np.full(len(index), -1, dtype=np.int32)
+        for i, item_id in enumerate(index.ids[1:], start=1):
+            info = catalog(item_id)
+            if info is not None:
+                self._set(i, info)
+
+    def _set(self, i: int, info: CatalogItem | None) -> None:
+        if info is None:  # left the catalog: in stock, no category, as for an unknown item
+            self.allowed[i], self.category[i] = True, -1
+            return
+        category = info.category
+        self.allowed[i] = info.in_stock and category not in self.banned
+        self.category[i] = -1 if category is None else self.code(category)
+
+    def code(self, category: str) -> int:
+        return self.categories.setdefault(category, len(self.categories))
+
+    def update(self, item_ids: Iterable[str], catalog: CatalogLookup) -> None:
+        """Read these items from the catalog again (the ones the model knows)."""
+        get = self.index.get
+        for item_id in item_ids:
+            i = get(item_id)
+            if i:
+                self._set(i, catalog(item_id))
+
+
+def first_allowed(top_items: np.ndarray, top_scores: np.ndarray, view: CatalogView,
+                  top_k: int, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """``select`` for a batch of the graph's candidates ([B, C] indices and scores, best
+    first): per row the columns of the first ``top_k`` candidates that every rule allows,
+    in rank order ([B, min(C, top_k)]), and how many of those columns are real per row.
+
+    The graph's candidates are distinct and already without the excluded items it was
+    handed, so only the catalog's rules and the diversity cap are left. The cap counts the
+    allowed candidates of the same category ranked higher: a candidate it turns away had at
+    least ``cap`` of those, so counting it as well changes no later decision.
+    """
+    valid = (top_items > 0) & (top_scores > -np.inf)
+    valid &= view.allowed[top_items]
+    if cap:
+        valid &= _rank_in_category(view.category[top_items], valid) < cap
+    valid &= np.cumsum(valid, axis=1) <= top_k
+    columns = np.argsort(~valid, axis=1, kind="stable")[:, :top_k]
+    return columns, np.count_nonzero(valid, axis=1)
+
+
+def _rank_in_category(category: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """For each valid candidate with a category, how many valid ones of the same category
+    rank above it in its row (other entries: anything). A stable sort by category puts each
+    category's candidates together in rank order: the rank is the place in that run (half
+    the time of comparing every pair of a row)."""
+    width = category.shape[1]
+    places = np.arange(width)
+    # the others get keys of their own, below every category's
+    key = np.where(valid & (category >= 0), category, -1 - places)
+    order = np.argsort(key, axis=1, kind="stable")
+    ordered = np.take_along_axis(key, order, axis=1)
+    starts = np.zeros(key.shape, dtype=np.int64)
+    new_run = ordered[:, 1:] != ordered[:, :-1]
+    starts[:, 1:] = np.where(new_run, places[1:], 0)
+    np.maximum.accumulate(starts, axis=1, out=starts)
+    rank = np.empty_like(starts)
+    np.put_along_axis(rank, order, places - starts, axis=1)
+    return rank
+
+
 _TEMPLATES = {
     VIEW: "because you viewed item {}",
     CLICK: "because you clicked item {}",

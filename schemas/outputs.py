@@ -11,6 +11,7 @@ import base64
 import codecs
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -62,17 +63,18 @@ class Recommendation(Event):
                    emitted_ts=emitted_ts)
 
     @classmethod
-    def wire(cls, *, user_id: str, items: Sequence[tuple[str, float, str]], model_version: str,
+    def wire(cls, *, user_id: str, items: Sequence[tuple[Any, ...]], model_version: str,
              variant: str, trigger_event_id: str, event_ts: int, emitted_ts: int) -> bytes:
         """The bytes ``encode(create(...))`` gives, without building the models: the
         worker's hot path, whose inputs (a validated event, the model's own items) need no
-        second validation. ``items`` are ``(item_id, score, reason)``."""
+        second validation. ``items`` are ``(item_id, score, reason)``, or the worker's
+        picks, ``(item_id, score, source, reason)``: the first two fields and the last."""
         return orjson.dumps({
             "schema_version": SCHEMA_VERSION,
             "output_id": output_id("rec", user_id, trigger_event_id, model_version, variant),
             "user_id": user_id,
-            "items": [{"item_id": item, "score": score, "reason": reason}
-                      for item, score, reason in items],
+            "items": [{"item_id": item[0], "score": item[1], "reason": item[-1]}
+                      for item in items],
             "model_version": model_version, "variant": variant,
             "trigger_event_id": trigger_event_id, "event_ts": event_ts,
             "emitted_ts": emitted_ts,

@@ -76,8 +76,9 @@ class ModelStage:
         self.recommender = Recommender(registry, self.popularity,
                                        FilterRules.from_settings(settings),
                                        catalog=catalog.lookup,
-                                       campaigns=list(self.campaigns.values()))
-        # the scoring thread runs the graphs only; inputs and filters are Python, on the loop
+                                       campaigns=list(self.campaigns.values()),
+                                       catalog_changes=catalog.take_changes)
+        # the scoring thread runs array work only; inputs and picks are Python, on the loop
         self.batcher: MicroBatcher[UserRequest, UserResult] = MicroBatcher(
             self.recommender.infer, settings.max_batch_size, settings.max_wait_ms / 1000,
             prepare=self.recommender.prepare, finish=self._finish)
@@ -150,7 +151,7 @@ class ModelStage:
         emitted = now_ms()
         raw = Recommendation.wire(
             user_id=event.user_id, model_version=result.model_version, variant=result.variant,
-            items=[(p.item_id, float(p.score), p.reason) for p in result.items],
+            items=result.items,
             trigger_event_id=event.event_id, event_ts=event.ts, emitted_ts=emitted)
         key = event.user_id.encode()
         # deferred (streams.sink): written once for the recommendations that come while it waits

@@ -14,7 +14,7 @@ from inference.ads import (
     segment,
     uniform_share,
 )
-from inference.postfilter import CatalogItem
+from inference.postfilter import CatalogItem, CatalogView, FilterRules
 from inference.windows import ItemIndex
 from streams.state import Interaction
 
@@ -22,6 +22,7 @@ CAP = {"max_events": 2, "period_s": 3600}
 INDEX = ItemIndex(["", "1", "2", "3", "4", "5"])
 CATALOG = {"1": CatalogItem(True, "Lip Stick"), "2": CatalogItem(True, "Lip Stick"),
            "3": CatalogItem(True, "shoes"), "4": CatalogItem(True, "shoes")}
+VIEW = CatalogView(INDEX, CATALOG.get, FilterRules(), {})
 
 
 def _campaign(**kw):
@@ -53,8 +54,7 @@ def test_bad_campaign_files_are_refused(tmp_path):
 
 
 def test_resolve_joins_listed_items_and_catalog_categories():
-    (rc,) = resolve([_campaign(items=["5", "unknown"], categories=["shoes"])], INDEX,
-                    CATALOG.get)
+    (rc,) = resolve([_campaign(items=["5", "unknown"], categories=["shoes"])], VIEW)
     assert rc.indices.tolist() == [3, 4, 5]
     assert uniform_share(rc, 5) == pytest.approx(0.6)
 
@@ -64,7 +64,7 @@ def test_score_is_the_softmax_mass_on_the_campaign_items():
     emb = rng.normal(size=(6, 4)).astype(np.float32)
     user_vec = rng.normal(size=(3, 4)).astype(np.float32)
     rcs = resolve([_campaign(items=["1", "3"]), _campaign(campaign_id="all",
-                   items=["1", "2", "3", "4", "5"])], INDEX, CATALOG.get)
+                   items=["1", "2", "3", "4", "5"])], VIEW)
     scores = campaign_scores(user_vec, emb, rcs)
     logits = user_vec @ emb[1:].T
     expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)

@@ -98,6 +98,31 @@ def test_campaigns_over_threshold_become_ad_candidates_with_a_segment(recommende
     assert empty.ads == []
 
 
+def test_catalog_changes_reach_the_filters_and_the_campaigns(registry_dir, registry_factory):
+    # the catalog arrives after the first batch (a worker catching up with catalog.items)
+    registry_dir("v1")
+    items: dict[str, CatalogItem] = {}
+    changed: set[str] = set()
+
+    def take_changes():
+        out = set(changed)
+        changed.clear()
+        return out
+
+    shoes = Campaign(campaign_id="shoes", categories=frozenset({"shoes"}), threshold=1e-9,
+                     frequency_cap={"max_events": 9, "period_s": 60})  # type: ignore[arg-type]
+    rec = Recommender(registry_factory(), DecayedPopularity(600, 100), FilterRules(top_k=5),
+                      items.get, [shoes], catalog_changes=take_changes)
+    (first,) = rec([("u1", HISTORY)], now_s=0.0)
+    assert [a.campaign_id for a in first.ads] == []  # no item is in a category yet
+    shown = first.items[0].item_id
+    items.update({shown: CatalogItem(False, None), "3": CatalogItem(True, "shoes")})
+    changed.update({shown, "3"})
+    (second,) = rec([("u1", HISTORY)], now_s=0.0)
+    assert shown not in [p.item_id for p in second.items]  # out of stock now
+    assert [a.campaign_id for a in second.ads] == ["shoes"]
+
+
 def test_batcher_and_recommender_together(recommender):
     rec = recommender()
 

@@ -48,9 +48,14 @@ class RecordingSink:
 
 
 @pytest.fixture
-def stage(shared_registry):
+def catalog():
+    return CatalogCache()
+
+
+@pytest.fixture
+def stage(shared_registry, catalog):
     settings = load_settings(model_dir=shared_registry, campaigns_path=None)
-    stage = ModelStage(settings, ModelRegistry(settings, providers=[CPU]), CatalogCache(),
+    stage = ModelStage(settings, ModelRegistry(settings, providers=[CPU]), catalog,
                        WorkerMetrics())
     stage.sink = RecordingSink()  # type: ignore[assignment]
     stage.tables = SimpleNamespace(last_recs="last_recs", ad_caps="ad_caps")  # type: ignore[assignment]
@@ -110,3 +115,18 @@ def test_a_failed_batch_leaves_no_user_in_flight(stage, monkeypatch):
         asyncio.run(stage.on_updates(updates(["ann", "bob"], 1, states)))
     assert stage._flights == {}
     assert stage.sink.sent == []
+
+
+def test_items_the_catalog_puts_out_of_stock_are_shown_no_more(stage, catalog):
+    states: dict[str, UserState] = {}
+
+    def shown() -> list[str]:
+        *_, (_, _, value) = stage.sink.sent
+        return [item["item_id"] for item in orjson.loads(value)["items"]]
+
+    asyncio.run(stage.on_updates(updates(["ann"], 1, states)))
+    gone = shown()[:3]
+    for item in gone:
+        catalog.put(item, orjson.dumps({"item_id": item, "in_stock": False}))
+    asyncio.run(stage.on_updates(updates(["ann"], 2, states)))
+    assert len(shown()) == stage.settings.top_k and not set(gone) & set(shown())

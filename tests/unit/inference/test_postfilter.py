@@ -1,14 +1,17 @@
 import numpy as np
+import pytest
 
 from inference.postfilter import (
     GENERIC_REASON,
     POPULAR_REASON,
     CatalogItem,
+    CatalogView,
     FilterRules,
     Pick,
     explain,
     explain_batch,
     explain_encoded,
+    first_allowed,
     graph_exclusions,
     no_catalog,
     select,
@@ -61,6 +64,49 @@ def test_too_few_model_items_are_topped_up_by_allowed_popular_ones():
     popular = [("a", 5.0, "popular"), ("d", 4.0, "popular"), ("h", 3.0, "popular")]
     picks = select([*_model("a", "b"), *popular], {"b"}, CATALOG.get, FilterRules(top_k=3))
     assert [(item, source) for item, _, source in picks] == [("a", "model"), ("h", "popular")]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_first_allowed_picks_what_select_picks_for_every_row(seed):
+    # random catalogs (stock, a few categories, some unknown), rules and graph outputs
+    rng = np.random.default_rng(seed)
+    n_items, width = 60, 30
+    index = ItemIndex(["", *(f"i{k}" for k in range(1, n_items))])
+    catalog = {f"i{k}": CatalogItem(bool(rng.random() > 0.2),
+                                    None if rng.random() < 0.2 else f"c{rng.integers(4)}")
+               for k in range(1, n_items) if rng.random() < 0.9}
+    rules = FilterRules(top_k=int(rng.integers(3, 12)), diversity_cap=seed % 4,
+                        excluded_categories=frozenset({"c3"} if seed % 2 else set()))
+    view = CatalogView(index, catalog.get, rules, {})
+    items = np.stack([rng.permutation(np.arange(1, n_items))[:width] for _ in range(40)])
+    scores = -np.sort(rng.random(items.shape), axis=1).astype(np.float32)
+    scores[rng.random(items.shape) < 0.1] = -np.inf  # excluded by the graph
+    items[:, -3:] = 0  # padding: a catalog smaller than the graph's K
+    columns, counts = first_allowed(items, scores, view, rules.top_k, rules.diversity_cap)
+    assert columns.shape == (40, rules.top_k)
+    for row in range(40):
+        candidates = [(index.ids[i], float(s), "model")
+                      for i, s in zip(items[row], scores[row], strict=True)
+                      if i > 0 and s > -np.inf]
+        expected = [item for item, _, _ in select(candidates, set(), catalog.get, rules)]
+        got = [index.ids[i] for i in items[row, columns[row, :counts[row]]]]
+        assert got == expected
+
+
+def test_a_catalog_view_follows_the_items_that_changed():
+    index = ItemIndex(["", "a", "b", "d", "e", "z"])
+    catalog = dict(CATALOG)
+    categories: dict[str, int] = {}
+    view = CatalogView(index, catalog.get, FilterRules(excluded_categories=frozenset({"adult"})),
+                       categories)
+    assert view.allowed.tolist() == [False, True, True, False, False, True]
+    assert view.category[5] == -1 and view.category[1] == view.category[2] == categories["shoes"]
+    catalog["a"] = CatalogItem(False, "bags")
+    catalog["d"] = CatalogItem(True, "bags")
+    del catalog["e"]  # left the catalog: allowed, no category
+    view.update(["a", "d", "e", "not-in-the-model"], catalog.get)
+    assert view.allowed.tolist() == [False, False, True, True, True, True]
+    assert view.category[1] == view.category[3] == categories["bags"] and view.category[4] == -1
 
 
 def _embeddings():

@@ -92,3 +92,6 @@ def test_recommendation_wire_bytes_are_what_encode_gives_for_the_model(items):
     fast = Recommendation.wire(items=items, **args)
     assert fast == encode(model)
     assert Recommendation.model_validate_json(fast) == model
+    # the worker hands its picks over as they are: (item_id, score, source, reason)
+    picks = [(item, score, "model", reason) for item, score, reason in items]
+    assert Recommendation.wire(items=picks, **args) == fast
