@@ -20,6 +20,7 @@ from streams.consumer import (
     name_consumer_thread,
     seek_before_streaming,
     tune_fetches,
+    wait_briefly_for_records,
 )
 from streams.handlers import EventHandlers, InferenceStage, NoInference
 from streams.intake import take_batches
@@ -30,6 +31,9 @@ from streams.tables import create_tables
 from streams.views import add_views
 
 log = logging.getLogger(__name__)
+
+# the longest Faust's drain loop waits for fetched records (streams.consumer)
+RECORDS_WAIT_S = 0.05
 
 
 def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
@@ -76,6 +80,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     # and then drains them in 0.1 s steps (the catalog table still writes through Faust).
     app.producer.buffer.max_messages = settings.producer_buffer_messages
     tune_fetches(app, settings.fetch_max_wait_ms, settings.fetch_min_bytes)
+    wait_briefly_for_records(app, RECORDS_WAIT_S)
     name_consumer_thread(app)
     seek_before_streaming(app)
     deliver_without_tasks(app)

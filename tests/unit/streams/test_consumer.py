@@ -17,6 +17,7 @@ from streams.consumer import (
     name_consumer_thread,
     seek_before_streaming,
     tune_fetches,
+    wait_briefly_for_records,
 )
 
 TOPIC_PARTITION = TP("views", 0)
@@ -33,6 +34,26 @@ def test_the_consumer_asks_the_broker_for_the_settings_fetch_size_and_wait(tmp_p
     consumer = asyncio.run(build())
     # Faust's own values are 1,500 ms, which live traffic waited for, and one byte
     assert (consumer._fetch_max_wait_ms, consumer._fetch_min_bytes) == (35, 4096)
+
+
+def test_the_drain_loop_waits_briefly_for_the_records_of_its_active_partitions(tmp_path):
+    app = faust.App("records-wait", broker="kafka://127.0.0.1:1", datadir=str(tmp_path))
+    wait_briefly_for_records(app, 0.05)
+    consumer = app.consumer
+    waits = []
+
+    async def wait_next_records(timeout):  # what Faust's getmany asks the consumer thread
+        waits.append(timeout)
+        return None, None
+
+    consumer._wait_next_records = wait_next_records
+
+    async def drain_once():
+        # the drain loop (Consumer._drain_messages) calls self.getmany(timeout=1.0)
+        return [record async for record in consumer.getmany(timeout=1.0)]
+
+    assert asyncio.run(drain_once()) == []
+    assert waits == [0.05]
 
 
 def test_the_consumer_thread_runs_under_a_name_of_its_own(tmp_path):
