@@ -124,9 +124,15 @@ def test_items_the_catalog_puts_out_of_stock_are_shown_no_more(stage, catalog):
         *_, (_, _, value) = stage.sink.sent
         return [item["item_id"] for item in orjson.loads(value)["items"]]
 
-    asyncio.run(stage.on_updates(updates(["ann"], 1, states)))
-    gone = shown()[:3]
-    for item in gone:
-        catalog.put(item, orjson.dumps({"item_id": item, "in_stock": False}))
-    asyncio.run(stage.on_updates(updates(["ann"], 2, states)))
+    async def run() -> list[str]:
+        # one event loop: the batcher's scoring thread hands results to the loop it
+        # started on
+        await stage.on_updates(updates(["ann"], 1, states))
+        gone = shown()[:3]
+        for item in gone:
+            catalog.put(item, orjson.dumps({"item_id": item, "in_stock": False}))
+        await stage.on_updates(updates(["ann"], 2, states))
+        return gone
+
+    gone = asyncio.run(run())
     assert len(shown()) == stage.settings.top_k and not set(gone) & set(shown())

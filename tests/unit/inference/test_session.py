@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from inference.session import CPU, CUDA, ModelSession, choose_providers
+import inference.session as session_module
+from inference.session import CPU, CUDA, ModelSession, choose_providers, merge_small_buckets
 from inference.testing import load_torch_model
 from inference.windows import ItemIndex, encode_windows
 
@@ -49,7 +50,8 @@ def test_onnx_matches_eager_pytorch(shared_registry, v1, rows):
     assert (items == ref_items.numpy()).mean() > 0.95  # near-ties may swap places
 
 
-def test_scoring_by_length_bucket_gives_the_fully_padded_result(shared_registry):
+def test_scoring_by_length_bucket_gives_the_fully_padded_result(shared_registry, monkeypatch):
+    monkeypatch.setattr(session_module, "MERGE_POSITIONS", 0)  # a run for every bucket
     session = ModelSession(shared_registry / "long" / "model.onnx", providers=[CPU])
     windows = [[(str(i), 1 + i % 4) for i in range(1, n + 1)] for n in (3, 35, 12, 1, 20)]
     batch = encode_windows(ItemIndex(["", *map(str, range(1, 61))]), windows, 40)
@@ -106,6 +108,42 @@ def test_on_a_gpu_a_batch_is_one_run_trimmed_to_its_longest_window(shared_regist
     windows = [[(str(i), 1) for i in range(1, n + 1)] for n in (3, 12, 1)]
     batch = encode_windows(ItemIndex(["", *map(str, range(1, 61))]), windows, 40)
     full = session.run(batch.item_seq, batch.event_type, batch.exclude)
+    widths = _count_runs(session, monkeypatch)
+    session.on_gpu = True
+    items, scores, vec = session.score(batch.item_seq, batch.event_type, batch.exclude,
+                                       batch.lengths)
+    assert widths == [16]  # one run; 12 items fit the 16-position bucket
+    np.testing.assert_allclose(vec, full[2], atol=1e-5)
+    np.testing.assert_allclose(scores, full[1], atol=1e-4)
+
+
+def test_small_buckets_join_the_next_bucket_that_has_rows():
+    bounds = [8, 16, 32, 50]
+    # two rows of 8 add 16 padded positions at 16: joined; then four rows of 16 add 64 at
+    # 32: kept apart; the lone row at 32 has no bucket with rows above it
+    assert merge_small_buckets(np.array([0, 0, 1, 1, 2]), bounds).tolist() == [1, 1, 1, 1, 2]
+    # a row of 8 with the next rows at 50 adds 42 positions there: joined
+    assert merge_small_buckets(np.array([0, 3, 3]), bounds).tolist() == [3, 3, 3]
+    # many short rows stay in their own run
+    assert merge_small_buckets(np.array([0] * 9 + [1]), bounds).tolist() == [0] * 9 + [1]
+
+
+def test_a_small_batch_runs_once_and_gives_the_fully_padded_result(shared_registry,
+                                                                      monkeypatch):
+    session = ModelSession(shared_registry / "long" / "model.onnx", providers=[CPU])
+    windows = [[(str(i), 1) for i in range(1, n + 1)] for n in (3, 12, 1)]
+    batch = encode_windows(ItemIndex(["", *map(str, range(1, 61))]), windows, 40)
+    full = session.run(batch.item_seq, batch.event_type, batch.exclude)
+    widths = _count_runs(session, monkeypatch)
+    items, scores, vec = session.score(batch.item_seq, batch.event_type, batch.exclude,
+                                       batch.lengths)
+    assert widths == [16]  # the two short windows joined the 12 at 16 positions
+    np.testing.assert_allclose(vec, full[2], atol=1e-5)
+    np.testing.assert_allclose(scores, full[1], atol=1e-4)
+
+
+def _count_runs(session, monkeypatch):
+    """The widths of the graph runs ``session`` makes from now on."""
     widths = []
     real_run = session.run
 
@@ -114,9 +152,4 @@ def test_on_a_gpu_a_batch_is_one_run_trimmed_to_its_longest_window(shared_regist
         return real_run(item_seq, event_type, exclude)
 
     monkeypatch.setattr(session, "run", counting_run)
-    session.on_gpu = True
-    items, scores, vec = session.score(batch.item_seq, batch.event_type, batch.exclude,
-                                       batch.lengths)
-    assert widths == [16]  # one run; 12 items fit the 16-position bucket
-    np.testing.assert_allclose(vec, full[2], atol=1e-5)
-    np.testing.assert_allclose(scores, full[1], atol=1e-4)
+    return widths
