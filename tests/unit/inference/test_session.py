@@ -102,21 +102,6 @@ def test_io_binding_path_gives_the_plain_run_result(shared_registry):
         np.testing.assert_array_equal(a, b)
 
 
-def test_on_a_gpu_a_batch_is_one_run_trimmed_to_its_longest_window(shared_registry,
-                                                                     monkeypatch):
-    session = ModelSession(shared_registry / "long" / "model.onnx", providers=[CPU])
-    windows = [[(str(i), 1) for i in range(1, n + 1)] for n in (3, 12, 1)]
-    batch = encode_windows(ItemIndex(["", *map(str, range(1, 61))]), windows, 40)
-    full = session.run(batch.item_seq, batch.event_type, batch.exclude)
-    widths = _count_runs(session, monkeypatch)
-    session.on_gpu = True
-    items, scores, vec = session.score(batch.item_seq, batch.event_type, batch.exclude,
-                                       batch.lengths)
-    assert widths == [16]  # one run; 12 items fit the 16-position bucket
-    np.testing.assert_allclose(vec, full[2], atol=1e-5)
-    np.testing.assert_allclose(scores, full[1], atol=1e-4)
-
-
 def test_small_buckets_join_the_next_bucket_that_has_rows():
     bounds = [8, 16, 32, 50]
     # two rows of 8 add 16 padded positions at 16: joined; then four rows of 16 add 64 at
@@ -128,22 +113,15 @@ def test_small_buckets_join_the_next_bucket_that_has_rows():
     assert merge_small_buckets(np.array([0] * 9 + [1]), bounds).tolist() == [0] * 9 + [1]
 
 
-def test_a_small_batch_runs_once_and_gives_the_fully_padded_result(shared_registry,
-                                                                      monkeypatch):
+@pytest.mark.parametrize("on_gpu", [False, True])
+def test_three_short_windows_are_one_run_of_16_positions(shared_registry, monkeypatch,
+                                                         on_gpu):
+    # on a GPU a batch is one run trimmed to its longest window's bucket; on CPUs the two
+    # short windows join the 12 items' bucket (merge_small_buckets)
     session = ModelSession(shared_registry / "long" / "model.onnx", providers=[CPU])
     windows = [[(str(i), 1) for i in range(1, n + 1)] for n in (3, 12, 1)]
     batch = encode_windows(ItemIndex(["", *map(str, range(1, 61))]), windows, 40)
     full = session.run(batch.item_seq, batch.event_type, batch.exclude)
-    widths = _count_runs(session, monkeypatch)
-    items, scores, vec = session.score(batch.item_seq, batch.event_type, batch.exclude,
-                                       batch.lengths)
-    assert widths == [16]  # the two short windows joined the 12 at 16 positions
-    np.testing.assert_allclose(vec, full[2], atol=1e-5)
-    np.testing.assert_allclose(scores, full[1], atol=1e-4)
-
-
-def _count_runs(session, monkeypatch):
-    """The widths of the graph runs ``session`` makes from now on."""
     widths = []
     real_run = session.run
 
@@ -152,4 +130,9 @@ def _count_runs(session, monkeypatch):
         return real_run(item_seq, event_type, exclude)
 
     monkeypatch.setattr(session, "run", counting_run)
-    return widths
+    session.on_gpu = on_gpu
+    items, scores, vec = session.score(batch.item_seq, batch.event_type, batch.exclude,
+                                       batch.lengths)
+    assert widths == [16]
+    np.testing.assert_allclose(vec, full[2], atol=1e-5)
+    np.testing.assert_allclose(scores, full[1], atol=1e-4)
