@@ -23,7 +23,8 @@ class CatalogCache:
         # The filters look up every candidate item: the dict's own get (C), not a method
         # around it. Valid for good, since the dict is only ever changed in place.
         self.lookup: Callable[[str], FilterItem | None] = self._items.get
-        # items put since take_changes last ran, for the recommender's catalog views
+        # items put since take_changes last ran, for the recommender's catalog views (one
+        # entry an item at most, so no larger than the catalog where no recommender takes them)
         self._changed: set[str] = set()
 
     def __len__(self) -> int:
