@@ -275,13 +275,10 @@ class Recommender:
                                for source, code in zip(sources_row, codes_row, strict=True)]
                     out[row] = list(map(_make_pick, zip([ids[i] for i in items_row],
                                                         scores_row, repeat("model"), reasons)))
-        if all(quick):
-            return out, quick
-        every = [a.tolist() for a in arrays]
         for row in (r for r, fast in enumerate(quick) if not fast):
             # -inf: excluded by the graph; 0: padding (a catalog smaller than K)
             from_model = [(ids[i], score, "model", source, code)
-                          for i, score, source, code in zip(*(a[row] for a in every),
+                          for i, score, source, code in zip(*(a[row].tolist() for a in arrays),
                                                             strict=True)
                           if i > 0 and score > -math.inf]
             out[row] = word_reasons([select(itertools.chain(from_model, popular),
