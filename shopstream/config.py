@@ -85,14 +85,16 @@ class Settings(BaseSettings):
         "(Python's default: 5)",
     )
     gc_young_threshold: int = Field(
-        5_000, ge=100,
-        description="net allocations between the worker's young garbage collections; what a "
-        "collection leaves is frozen (see shopstream.worker; CPython's default is 700)",
+        0, ge=0,
+        description="net allocations between the worker's young garbage collections, what each "
+        "leaves frozen; 0: none, reference cycles wait for the full collection (see "
+        "shopstream.worker; CPython's default is 700)",
     )
     gc_full_collect_s: float = Field(
         3600.0, ge=0,
-        description="how often the worker collects garbage in full, finding reference cycles "
-        "among frozen objects (0: never; it pauses the worker ~0.5 s per million objects)",
+        description="how often the worker collects garbage in full, finding the reference "
+        "cycles no young collection freed (0: never; it pauses the worker ~0.5 s per million "
+        "objects)",
     )
     producer_buffer_messages: int = Field(
         10_000, ge=1, description="catalog-table writes Faust buffers before the stream waits"

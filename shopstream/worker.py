@@ -39,22 +39,31 @@ def tune_interpreter(settings: Settings) -> None:
     # collection scans the survivors again and again, and everything stops while it does:
     # bench_worker saw young collections of 20-75 ms every few seconds and older ones of
     # ~400 ms once the worker held a few tens of thousands of users (each a p99 spike).
-    # So what survives a young collection is frozen right after it (out of every later
-    # scan), and a young collection only ever scans what was allocated since the last one:
-    # for 400,000 events over 44,000 users (a test outside the worker), pauses of at most
-    # 2.4 ms at a threshold of 2,000 and 6 ms at 5,000, against 69 ms young and 460 ms
-    # older ones before (threshold 50,000). In the worker each young collection also scans
-    # the records and batches in flight, so smaller thresholds cost more CPU: at 3,000
-    # events/s, pauses of at most 10, 28 and 48 ms and ~6, ~3 and ~1.5% of a core for
-    # 2,000, 5,000 and 10,000 (one 30 s run each, on a noisy host). Reference cycles that
-    # die after being frozen are found by full_collection, which the worker runs every
-    # gc_full_collect_s (every 5 s at 3,000 events/s, it found none after the first: 72 to
-    # 225 ms each as the users held grew). The model and start-up objects are frozen
-    # first, the same way.
+    # Freezing what each young collection left (out of every later scan) cut those to
+    # 4-13 ms, three or four a second at 3,300 events/s (threshold 5,000): ~2% of the
+    # loop's time, during which every event in flight waits. A trace of 81 such collections
+    # in a latency run found they freed nothing at all (a drain's freed a few dozen objects
+    # each: cycles in Faust's flow control and in cancelled waits). So by default
+    # (gc_young_threshold=0) the worker runs no automatic collections: what dies in a
+    # reference cycle waits for full_collection, every gc_full_collect_s, which the worker
+    # needs anyway for what was frozen. A threshold above 0 brings back young collections,
+    # with what each leaves frozen. Three alternating pairs of bench_worker at 3,300
+    # events/s: p99 85, 105, 124 ms without young collections against 184, 138, 108 with
+    # them, the worker 277-297 against 291-310 us of CPU an event. The price: a cycle's
+    # memory waits for the full collection (a latency run, scraped every 0.5 s, left ~45
+    # objects a second, most of them its closed HTTP connections). The model and start-up
+    # objects are frozen first.
     gc.freeze()
-    gc.set_threshold(settings.gc_young_threshold, 10, 10)
-    if freeze_survivors not in gc.callbacks:
-        gc.callbacks.append(freeze_survivors)
+    if settings.gc_young_threshold:
+        gc.set_threshold(settings.gc_young_threshold, 10, 10)
+        if freeze_survivors not in gc.callbacks:
+            gc.callbacks.append(freeze_survivors)
+        gc.enable()
+    else:
+        gc.disable()
+        if not settings.gc_full_collect_s:
+            log.warning("gc_young_threshold and gc_full_collect_s are both 0: memory held in "
+                        "reference cycles is never freed")
     # Three threads run Python: the event loop, Faust's Kafka consumer and the scoring
     # thread (between model runs). The loop is busy most of the time under load, so a
     # fetch's records, or a scored batch, can wait up to the switch interval for the GIL

@@ -19,10 +19,12 @@ from shopstream.worker import (
 
 @pytest.fixture
 def restored_interpreter():
-    interval, thresholds = sys.getswitchinterval(), gc.get_threshold()
+    interval, thresholds, enabled = sys.getswitchinterval(), gc.get_threshold(), gc.isenabled()
     yield
     sys.setswitchinterval(interval)
     gc.set_threshold(*thresholds)
+    if enabled:
+        gc.enable()
     while freeze_survivors in gc.callbacks:
         gc.callbacks.remove(freeze_survivors)
     gc.unfreeze()
@@ -52,8 +54,34 @@ def _in_generations(obj: object) -> bool:
     return any(o is obj for o in gc.get_objects())
 
 
-def test_what_a_collection_leaves_is_frozen_out_of_later_scans(restored_interpreter):
+def test_by_default_the_worker_runs_no_automatic_collections(restored_interpreter):
     tune_interpreter(load_settings(_env_file=None))
+    assert not gc.isenabled()
+    assert freeze_survivors not in gc.callbacks
+
+
+def test_a_young_threshold_brings_automatic_collections_back(restored_interpreter):
+    gc.disable()
+    tune_interpreter(load_settings(gc_young_threshold=700, _env_file=None))
+    assert gc.isenabled()
+    assert gc.get_threshold()[0] == 700
+
+
+def test_a_cycle_left_by_the_default_is_freed_by_the_full_collection(restored_interpreter):
+    tune_interpreter(load_settings(_env_file=None))
+    node = _Node()
+    node.me = node
+    gone = weakref.ref(node)
+    del node
+    kept = [_Node() for _ in range(20_000)]  # what would have set off young collections
+    assert gone() is not None  # nothing collected it on its own
+    del kept
+    assert full_collection() >= 1
+    assert gone() is None
+
+
+def test_what_a_collection_leaves_is_frozen_out_of_later_scans(restored_interpreter):
+    tune_interpreter(load_settings(gc_young_threshold=5000, _env_file=None))
     assert freeze_survivors in gc.callbacks
     survivor = [_Node() for _ in range(3)]
     assert _in_generations(survivor)  # young, so the next collection scans it
@@ -64,7 +92,7 @@ def test_what_a_collection_leaves_is_frozen_out_of_later_scans(restored_interpre
 
 
 def test_a_young_collection_still_frees_young_cycles(restored_interpreter):
-    tune_interpreter(load_settings(_env_file=None))
+    tune_interpreter(load_settings(gc_young_threshold=5000, _env_file=None))
     node = _Node()
     node.me = node
     gone = weakref.ref(node)
