@@ -46,7 +46,7 @@ from inference.postfilter import (
     word_reasons,
 )
 from inference.registry import LoadedModel, ModelRegistry
-from inference.windows import EncodedBatch, Window, encode_windows
+from inference.windows import EncodedBatch, GatheredWindows, Window, gather_windows, place_windows
 
 POPULAR_REFRESH_S = 1.0
 # Pick(*fields) without NamedTuple's __new__, a Python function: a third less per pick
@@ -85,7 +85,7 @@ class _Group:
     members: list[int]  # the rows' positions in the batch
     rows: list[tuple[str, UserRequest]]
     excluded: list[set[str]]
-    batch: EncodedBatch
+    gathered: GatheredWindows  # the windows as prepare took them, placed by infer (batch)
     view: CatalogView
     campaigns: list[ResolvedCampaign]
     # the graphs' top items and scores per row (none where a window has no known item), and
@@ -96,9 +96,11 @@ class _Group:
     source_codes: np.ndarray
     # rows whose exclusions did not all reach the graph: filtered in Python (``select``)
     truncated: list[bool] = field(default_factory=list)
-    # per row the columns of the top items every rule allows, and how many (first_allowed)
-    columns: np.ndarray | None = None
+    batch: EncodedBatch | None = None  # the graph's inputs
+    # per row how many top items every rule allows (first_allowed), and top_items,
+    # top_scores, sources and source_codes at the first ``top_k`` of them
     allowed: np.ndarray | None = None
+    chosen: tuple[np.ndarray, ...] = ()
     ad_scores: np.ndarray | None = None
 
 
@@ -195,22 +197,25 @@ class Recommender:
         excluded = [graph_exclusions(req.window, self.rules, req.bought) for _, req in rows]
         # the graph takes its top K+E+1 before excluding: K+E+1 must fit in the item table
         max_exclude = max(0, len(meta.item_ids) - 1 - meta.top_k)
-        batch = encode_windows(model.index, [req.window for _, req in rows], meta.max_len,
-                               excluded, max_exclude=max_exclude)
+        gathered = gather_windows(model.index, [req.window for _, req in rows], meta.max_len,
+                                  excluded, max_exclude=max_exclude)
         no_items = np.zeros((len(rows), 0), dtype=np.int64)
         view = self._view_for(model)
-        return _Group(model, variant, members, rows, excluded, batch, view,
+        return _Group(model, variant, members, rows, excluded, gathered, view,
                       self._campaigns_for(model, view) if self.campaigns else [],
                       no_items, np.zeros((len(rows), 0), dtype=np.float32), no_items, no_items,
                       truncated=[len(e) > max_exclude for e in excluded])
 
     def infer(self, prepared: Prepared) -> Prepared:
-        """Run the graphs, the campaign scores, the reasons' similarities (for every top
-        item, before the filters pick some) and the catalog's rules on a prepared batch:
-        array work only, which leaves the GIL to the loop, so it is what the scoring thread
-        does."""
+        """Lay out the graphs' inputs, run the graphs, the campaign scores, the reasons'
+        similarities (for every top item, before the filters pick some) and the catalog's
+        rules on a prepared batch, and take the allowed items' columns: array work only,
+        which leaves the GIL to the loop, so it is what the scoring thread does. (Indexing
+        with an array makes numpy let go of the GIL, and on the loop each such step could
+        then wait up to the switch interval to get it back: see place_windows.)"""
         for group in prepared.groups:
-            batch, n = group.batch, len(group.rows)
+            batch = group.batch = place_windows(group.gathered)
+            n = len(group.rows)
             known = np.flatnonzero(batch.lengths > 0)
             if not known.size:
                 continue
@@ -222,9 +227,12 @@ class Recommender:
             group.top_items[known], group.top_scores[known] = items, scores
             group.sources, group.source_codes = nearest_sources(
                 group.top_items, batch.item_seq, batch.event_type, group.model.unit_embeddings)
-            group.columns, group.allowed = first_allowed(
+            columns, group.allowed = first_allowed(
                 group.top_items, group.top_scores, group.view, self.rules.top_k,
                 self.rules.diversity_cap)
+            if columns.size:
+                group.chosen = tuple(np.take_along_axis(a, columns, axis=1) for a in (
+                    group.top_items, group.top_scores, group.sources, group.source_codes))
             if group.campaigns:
                 group.ad_scores = np.zeros((n, len(group.campaigns)), dtype=np.float32)
                 group.ad_scores[known] = campaign_scores(user_vec, group.model.embeddings,
@@ -260,14 +268,14 @@ class Recommender:
         which rows were those of first_allowed (they hold model items only)."""
         ids, top_k = group.model.index.ids, self.rules.top_k
         arrays = (group.top_items, group.top_scores, group.sources, group.source_codes)
-        columns, allowed = group.columns, group.allowed
+        allowed = group.allowed
         quick: list[bool] = [False] * len(group.rows)
-        if columns is not None and allowed is not None and columns.size:
+        if group.chosen and allowed is not None:
             quick = [n == top_k and not cut for n, cut in zip(allowed.tolist(), group.truncated,
                                                             strict=True)]
         out: list[list[Pick]] = [[] for _ in quick]
-        if columns is not None and any(quick):
-            chosen = [np.take_along_axis(a, columns, axis=1).tolist() for a in arrays]
+        if any(quick):
+            chosen = [a.tolist() for a in group.chosen]
             for row, (items_row, scores_row, sources_row, codes_row, fast) in enumerate(
                     zip(*chosen, quick, strict=True)):
                 if fast:
@@ -288,6 +296,7 @@ class Recommender:
 
     def _finish_group(self, group: _Group, now_s: float) -> list[UserResult]:
         model, rows, excluded, batch = group.model, group.rows, group.excluded, group.batch
+        assert batch is not None  # placed by infer
         ad_scores, campaigns = group.ad_scores, group.campaigns
         # enough popular items to refill any one user after the rules take their share
         popular = self._popular(3 * self.rules.top_k + max(map(len, excluded), default=0),

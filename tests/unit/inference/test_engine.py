@@ -1,5 +1,6 @@
 import asyncio
 
+import numpy as np
 import pytest
 
 from inference.ads import Campaign
@@ -7,6 +8,7 @@ from inference.batcher import MicroBatcher
 from inference.engine import Recommender, UserRequest
 from inference.popularity import DecayedPopularity
 from inference.postfilter import POPULAR_REASON, CatalogItem, FilterRules, explain_batch
+from inference.windows import encode_windows
 
 
 def catalog(item_id):
@@ -57,6 +59,26 @@ def test_reasons_found_in_the_scoring_step_match_explaining_the_picks_afterwards
     (expected,) = explain_batch([picks], [window], model.index, model.unit_embeddings)
     assert [p.reason for p in result.items] == [p.reason for p in expected]
     assert len({p.reason for p in result.items}) > 1
+
+
+def test_the_loop_side_leaves_the_array_layout_to_the_scoring_thread(recommender):
+    # numpy lets go of the GIL when it indexes with arrays, and on the event loop each such
+    # step can wait for it to come back: prepare only gathers, infer lays the arrays out
+    rec = recommender()
+    rows = [("u1", HISTORY), ("u2", UserRequest([("8", 1), ("zz", 2)]))]
+    prepared = rec.prepare(rows, now_s=0.0)
+    (group,) = prepared.groups
+    assert group.batch is None and not group.chosen
+    rec.infer(prepared)
+    model = rec.registry.current
+    expected = encode_windows(model.index, [r.window for _, r in rows], model.metadata.max_len)
+    assert group.batch is not None
+    for name in ("item_seq", "event_type", "lengths"):
+        np.testing.assert_array_equal(getattr(group.batch, name), getattr(expected, name))
+    assert len(group.chosen) == 4 and group.chosen[0].shape == (2, 5)
+    results = rec.finish(prepared)
+    assert [p.item_id for p in results[0].items] == group.model.index.external(
+        group.chosen[0][0])
 
 
 def test_a_user_without_history_gets_popular_items(recommender):
