@@ -18,7 +18,7 @@ Scoring can come in three steps: ``prepare`` when the batch closes and ``finish`
 output is back, both on the loop, and ``score_batch`` in the thread between them. The
 worker keeps the thread to native code (the model), which runs without the GIL: Python in
 a second thread competes with the loop for the GIL, and a thread that gives the GIL up for
-a moment (a RocksDB put, a numpy call) can then wait up to the switch interval to get it
+a moment (a socket write, a numpy call) can then wait up to the switch interval to get it
 back (Python's default is 5 ms; the worker sets ``gil_switch_ms``, see shopstream.worker).
 """
 

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
         description="data the broker gathers for the worker's fetch before it answers",
     )
     gil_switch_ms: float = Field(
-        1.0, gt=0, le=100,
+        0.2, gt=0, le=100,
         description="how long a worker thread keeps the GIL while another waits for it "
         "(Python's default: 5)",
     )

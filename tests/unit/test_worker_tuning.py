@@ -38,7 +38,7 @@ def test_tune_interpreter_sets_the_switch_interval_from_settings(restored_interp
 
 def test_the_default_switch_interval_is_shorter_than_pythons(restored_interpreter):
     tune_interpreter(load_settings(_env_file=None))
-    assert sys.getswitchinterval() == pytest.approx(0.001)
+    assert sys.getswitchinterval() == pytest.approx(0.0002)
 
 
 def test_a_switch_interval_of_zero_is_refused():
