@@ -23,8 +23,7 @@ def restored_interpreter():
     yield
     sys.setswitchinterval(interval)
     gc.set_threshold(*thresholds)
-    if enabled:
-        gc.enable()
+    (gc.enable if enabled else gc.disable)()
     while freeze_survivors in gc.callbacks:
         gc.callbacks.remove(freeze_survivors)
     gc.unfreeze()
