@@ -61,6 +61,28 @@ def test_reasons_found_in_the_scoring_step_match_explaining_the_picks_afterwards
     assert len({p.reason for p in result.items}) > 1
 
 
+def test_reasons_are_those_of_the_picks_in_rows_of_either_path(recommender):
+    # the scoring step finds sources for each row's first allowed items, and for all of
+    # the graph's items only in rows that finish filters again (here u3: its exclusions
+    # do not all reach the graph); each must be what explaining the picks gives
+    rec = recommender(rules=FilterRules(top_k=8, diversity_cap=3))
+    rows = [("u1", UserRequest([("3", 1), ("5", 2), ("8", 3)])),
+            ("u2", UserRequest([("12", 1), ("3", 2), ("40", 1), ("12", 4)])),
+            ("u3", UserRequest([("50", 2), ("55", 1)],
+                               bought=frozenset(map(str, range(1, 43))))),
+            ("u4", UserRequest([("9", 1), ("22", 3), ("33", 1), ("9", 2), ("2", 1)]))]
+    prepared = rec.infer(rec.prepare(rows, now_s=0.0))
+    (group,) = prepared.groups
+    assert group.truncated == [False, False, True, False]
+    assert (group.allowed == 8).sum() >= 2  # rows that take their picks from the columns
+    model = rec.registry.current
+    for (user, req), result in zip(rows, rec.finish(prepared), strict=True):
+        picks = [(p.item_id, p.score, p.source) for p in result.items]
+        (expected,) = explain_batch([picks], [req.window], model.index, model.unit_embeddings)
+        assert [p.reason for p in result.items] == [p.reason for p in expected], user
+        assert any(p.source == "model" for p in result.items), user
+
+
 def test_the_loop_side_leaves_the_array_layout_to_the_scoring_thread(recommender):
     # numpy lets go of the GIL when it indexes with arrays, and on the event loop each such
     # step can wait for it to come back: prepare only gathers, infer lays the arrays out
