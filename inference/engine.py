@@ -97,10 +97,11 @@ class _Group:
     # rows whose exclusions did not all reach the graph: filtered in Python (``select``)
     truncated: list[bool] = field(default_factory=list)
     batch: EncodedBatch | None = None  # the graph's inputs
-    # per row how many top items every rule allows (first_allowed), and top_items,
-    # top_scores, sources and source_codes at the first ``top_k`` of them
-    allowed: np.ndarray | None = None
+    # top_items, top_scores, sources and source_codes at the first ``top_k`` items every
+    # rule allows (first_allowed), and the rows whose picks those are: the others (too few
+    # allowed, or exclusions the graph did not get) are filtered again in finish
     chosen: tuple[np.ndarray, ...] = ()
+    quick: list[bool] = field(default_factory=list)
     ad_scores: np.ndarray | None = None
 
 
@@ -209,10 +210,10 @@ class Recommender:
     def infer(self, prepared: Prepared) -> Prepared:
         """Lay out the graphs' inputs, run the graphs, the campaign scores, the catalog's
         rules and the reasons' similarities on a prepared batch, and take the allowed
-        items' columns: array work only,
-        which leaves the GIL to the loop, so it is what the scoring thread does. (Indexing
-        with an array makes numpy let go of the GIL, and on the loop each such step could
-        then wait up to the switch interval to get it back: see place_windows.)"""
+        items' columns: array work only, which leaves the GIL to the loop, so it is what
+        the scoring thread does. (Indexing with an array makes numpy let go of the GIL,
+        and on the loop each such step could then wait up to the switch interval to get
+        it back: see place_windows.)"""
         for group in prepared.groups:
             batch = group.batch = place_windows(group.gathered)
             n = len(group.rows)
@@ -225,18 +226,20 @@ class Recommender:
             group.top_items = np.zeros((n, items.shape[1]), dtype=np.int64)
             group.top_scores = np.zeros((n, items.shape[1]), dtype=np.float32)
             group.top_items[known], group.top_scores[known] = items, scores
-            columns, group.allowed = first_allowed(
+            columns, allowed = first_allowed(
                 group.top_items, group.top_scores, group.view, self.rules.top_k,
                 self.rules.diversity_cap)
+            quick = (allowed == self.rules.top_k) & ~np.array(group.truncated, dtype=bool)
+            if columns.size:
+                group.quick = quick.tolist()
             # The reasons' sources: for each row's first allowed items, and for all of the
-            # graph's items only in the rows that finish filters again (too few allowed,
-            # or exclusions the graph did not get). Each item's source depends on that
-            # item and the window alone: a third of the work for a graph of 30 items.
+            # graph's items only in the rows that finish filters again. Each item's source
+            # depends on that item and the window alone: a third of the work for a graph
+            # of 30 items.
             seq, events, units = batch.item_seq, batch.event_type, group.model.unit_embeddings
             group.sources = np.zeros_like(group.top_items)
             group.source_codes = np.zeros_like(group.top_items)
-            again = np.flatnonzero((group.allowed < self.rules.top_k)
-                                   | np.array(group.truncated, dtype=bool))
+            again = np.flatnonzero(~quick)
             if again.size:
                 group.sources[again], group.source_codes[again] = nearest_sources(
                     group.top_items[again], seq[again], events[again], units)
@@ -277,13 +280,9 @@ class Recommender:
         rows (too few, or exclusions the graph did not get) go through ``select`` over
         all of the graph's items and then the popular ones, as a lone user would. Also
         which rows were those of first_allowed (they hold model items only)."""
-        ids, top_k = group.model.index.ids, self.rules.top_k
+        ids = group.model.index.ids
         arrays = (group.top_items, group.top_scores, group.sources, group.source_codes)
-        allowed = group.allowed
-        quick: list[bool] = [False] * len(group.rows)
-        if group.chosen and allowed is not None:
-            quick = [n == top_k and not cut for n, cut in zip(allowed.tolist(), group.truncated,
-                                                            strict=True)]
+        quick = group.quick or [False] * len(group.rows)
         out: list[list[Pick]] = [[] for _ in quick]
         if any(quick):
             chosen = [a.tolist() for a in group.chosen]
