@@ -230,8 +230,6 @@ class Recommender:
                 group.top_items, group.top_scores, group.view, self.rules.top_k,
                 self.rules.diversity_cap)
             quick = (allowed == self.rules.top_k) & ~np.array(group.truncated, dtype=bool)
-            if columns.size:
-                group.quick = quick.tolist()
             # The reasons' sources: for each row's first allowed items, and for all of the
             # graph's items only in the rows that finish filters again. Each item's source
             # depends on that item and the window alone: a third of the work for a graph
@@ -244,6 +242,7 @@ class Recommender:
                 group.sources[again], group.source_codes[again] = nearest_sources(
                     group.top_items[again], seq[again], events[again], units)
             if columns.size:
+                group.quick = quick.tolist()
                 items_at = np.take_along_axis(group.top_items, columns, axis=1)
                 group.chosen = (items_at, np.take_along_axis(group.top_scores, columns, axis=1),
                                 *nearest_sources(items_at, seq, events, units))
