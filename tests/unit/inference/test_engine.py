@@ -181,3 +181,20 @@ def test_batcher_and_recommender_together(recommender):
     assert batcher.rows == 3  # nine requests, three users
     assert {r.user_id for r in results} == {"u0", "u1", "u2"}
     assert all(len(r.items) == 5 for r in results)
+
+
+def test_one_popularity_ranking_serves_every_batch_of_its_second(recommender):
+    # how many popular items a batch needs grows with its users' exclusions; batches of
+    # one with more and more exclusions within a second must not rank the table again
+    rec = recommender()
+    ranked = []
+    top = rec.popularity.top
+    rec.popularity.top = lambda n, now_s: ranked.append(n) or top(n, now_s)
+    for bought in range(0, 60, 6):
+        req = UserRequest([("3", 1)], bought=frozenset(map(str, range(100, 100 + bought))))
+        rec([("u1", req)], now_s=5.25)
+    assert len(ranked) == 1
+    rec([("u1", HISTORY)], now_s=6.5)  # a second later the ranking is fresh again
+    assert len(ranked) == 2
+    (result,) = rec([("new", UserRequest([("unknown-item", 1)]))], now_s=6.75)
+    assert [p.item_id for p in result.items] == ["3", "8", "5", "9", "12"]
