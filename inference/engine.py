@@ -268,9 +268,9 @@ class Recommender:
     def _popular(self, n: int, now_s: float) -> list[tuple[str, float, str]]:
         # Ranking the popularity table costs more than scoring a small batch (~1 ms for
         # 12,000 items); the ranking barely moves within a second, so it is reused for that
-        # long. It is ranked deep enough for any batch, so that a batch needing a few more
-        # items than the one before (one more exclusion) does not rank it again: on live
-        # traffic of lone events that was most batches.
+        # long. It is ranked deep enough for any batch, so that a batch needing more items
+        # than any before it in that second (more exclusions: with exclude_viewed, a
+        # longer window) does not rank it again.
         cached_at, cached_n, cached = self._popular_cache
         if cached_n >= n and 0 <= now_s - cached_at < POPULAR_REFRESH_S:
             return cached[:n]
