@@ -78,3 +78,15 @@ def test_jvm_options_from_settings_reach_the_java_command(settings_factory, monk
     command = broker._java_command("java", "kafka.Kafka", "server.properties")
     assert command[0] == "java" and command[-2:] == ["kafka.Kafka", "server.properties"]
     assert "-XX:TieredStopAtLevel=1" in command and "-Dx=a b" in command
+
+
+def test_the_broker_gets_kafkas_gc_settings_which_the_users_options_can_override(
+        settings_factory, monkeypatch):
+    broker = LocalKafka(settings_factory(kafka_jvm_opts="-XX:MaxGCPauseMillis=50"))
+    monkeypatch.setattr(broker, "_classpath", lambda: "jars/*")
+    command = broker._java_command("java", "kafka.Kafka", "server.properties")
+    for option in ("-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+                   "-XX:InitiatingHeapOccupancyPercent=35"):
+        assert option in command
+    # the JVM takes the last of a repeated option: the user's comes later
+    assert command.index("-XX:MaxGCPauseMillis=50") > command.index("-XX:MaxGCPauseMillis=20")
