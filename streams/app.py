@@ -75,6 +75,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
         # client send them in fewer, larger requests.
         producer_linger=settings.producer_linger_ms / 1000,
         consumer_auto_offset_reset=settings.consumer_offset_reset,
+        broker_commit_interval=settings.commit_interval_s,
     )
     # Faust holds the stream whenever more than 100 table-changelog writes wait to be sent
     # and then drains them in 0.1 s steps (the catalog table still writes through Faust).
