@@ -72,9 +72,9 @@ class Settings(BaseSettings):
         description="how long the worker gathers table changelog records per request",
     )
     commit_interval_s: float = Field(
-        10.0, gt=0,
+        2.8, gt=0,
         description="how often the worker commits its input offsets; each commit first writes "
-        "every deferred row (Faust's default: 2.8; Kafka Streams': 30)",
+        "every deferred row (Faust's default; Kafka Streams' is 30)",
     )
     fetch_max_wait_ms: int = Field(
         10, ge=1, le=60_000,

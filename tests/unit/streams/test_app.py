@@ -10,4 +10,4 @@ def test_the_commit_interval_setting_reaches_faust(settings_factory, monkeypatch
     app = create_app(settings_factory(commit_interval_s=9.5), stage=NoInference())
     assert app.conf.broker_commit_interval == 9.5
     default = create_app(settings_factory(app_id="other"), stage=NoInference())
-    assert default.conf.broker_commit_interval == 10.0
+    assert default.conf.broker_commit_interval == 2.8
