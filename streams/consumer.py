@@ -87,7 +87,7 @@ def commit_before_revoke(app: faust.App,
 
     Faust means to commit when partitions are revoked, but it first forgets the revoked
     partitions' acknowledged offsets, so that commit finds nothing to do. Whatever was
-    handled since the last periodic commit (up to ``broker_commit_interval``, then 2.8 s) was
+    handled since the last periodic commit (up to ``broker_commit_interval``, 2.8 s by default) was
     then read again by the partitions' next owner: in tools/rebalance_check.py, 1,000-3,200
     records, and a user with more of them than the dedupe memory (64 events) was counted
     twice. Here the consumer commits while it still knows those offsets; the commit waits
