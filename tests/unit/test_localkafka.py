@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 
@@ -90,3 +91,21 @@ def test_the_broker_gets_kafkas_gc_settings_which_the_users_options_can_override
         assert option in command
     # the JVM takes the last of a repeated option: the user's comes later
     assert command.index("-XX:MaxGCPauseMillis=50") > command.index("-XX:MaxGCPauseMillis=20")
+
+
+@pytest.mark.parametrize(("cores", "io", "network"),
+                         [(1, 1, 1), (2, 1, 1), (4, 2, 1), (8, 4, 2), (16, 8, 3), (64, 8, 3)])
+def test_request_threads_fit_the_machine_and_stop_at_kafkas_defaults(cores, io, network):
+    assert localkafka.request_threads(cores) == (f"num.io.threads={io}",
+                                                 f"num.network.threads={network}")
+
+
+def test_the_broker_config_sizes_its_request_threads_to_this_machine(settings_factory,
+                                                                     tmp_path):
+    settings = settings_factory(kafka_bootstrap=f"127.0.0.1:{free_port()}",
+                                kafka_data_dir=tmp_path / "kafka")
+    broker = LocalKafka(settings)
+    broker._write_config()
+    lines = broker.config_file.read_text().splitlines()
+    for line in localkafka.request_threads(len(os.sched_getaffinity(0))):
+        assert line in lines
