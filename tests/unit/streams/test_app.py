@@ -1,6 +1,12 @@
+import asyncio
 from unittest import mock
 
-from streams.app import create_app
+import faust
+import pytest
+from faust.types import TP
+from faust.types.tuples import Message
+
+from streams.app import create_app, raw_topic
 from streams.handlers import NoInference
 
 
@@ -11,3 +17,19 @@ def test_the_commit_interval_setting_reaches_faust(settings_factory, monkeypatch
     assert app.conf.broker_commit_interval == 9.5
     default = create_app(settings_factory(app_id="other"), stage=NoInference())
     assert default.conf.broker_commit_interval == 2.8
+
+
+@pytest.mark.parametrize(("key", "value", "headers"),
+                         [(b"u1", b'{"x": 1}', [(b"h", b"v")]), (None, None, []),
+                          (b"", b"not json", None)])
+def test_raw_topics_hand_on_the_bytes_that_came_as_fausts_raw_decoding_does(
+        key, value, headers):
+    app = faust.App("raw-test", broker="kafka://127.0.0.1:1")
+    fausts = app.topic("t", key_type=bytes, value_type=bytes, key_serializer="raw",
+                       value_serializer="raw")
+    message = Message("t", 0, 7, 0.0, 0, headers, key, value, None, tp=TP("t", 0))
+    ours = asyncio.run(raw_topic(app, "t").decode(message, propagate=True))
+    theirs = asyncio.run(fausts.decode(message, propagate=True))
+    assert (ours.key, ours.value, ours.headers) == (theirs.key, theirs.value, theirs.headers)
+    assert ours.message is message and type(ours) is type(theirs)
+    assert (ours.key, ours.value) == (key, value)
