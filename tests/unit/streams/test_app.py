@@ -19,6 +19,14 @@ def test_the_commit_interval_setting_reaches_faust(settings_factory, monkeypatch
     assert default.conf.broker_commit_interval == 2.8
 
 
+def test_only_the_timer_commits_not_the_loop_that_hands_records_on(settings_factory,
+                                                                   monkeypatch):
+    monkeypatch.setattr("streams.app.make_sink", lambda settings: mock.MagicMock())
+    app = create_app(settings_factory(), stage=NoInference())
+    # Faust's drain loop commits, and hands on nothing meanwhile, every that many acks
+    assert app.consumer._commit_every >= 2**62
+
+
 @pytest.mark.parametrize(("key", "value", "headers"),
                          [(b"u1", b'{"x": 1}', [(b"h", b"v")]), (None, None, []),
                           (b"", b"not json", None)])
