@@ -10,19 +10,21 @@ from streams.app import create_app, raw_topic
 from streams.handlers import NoInference
 
 
-def test_the_commit_interval_setting_reaches_faust(settings_factory, monkeypatch):
+@pytest.fixture
+def make_app(settings_factory, monkeypatch):
+    """The worker's app from settings overrides, with no model and a stand-in sink."""
     # no librdkafka producers: they would keep trying to reach a broker after the test
     monkeypatch.setattr("streams.app.make_sink", lambda settings: mock.MagicMock())
-    app = create_app(settings_factory(commit_interval_s=9.5), stage=NoInference())
-    assert app.conf.broker_commit_interval == 9.5
-    default = create_app(settings_factory(app_id="other"), stage=NoInference())
-    assert default.conf.broker_commit_interval == 2.8
+    return lambda **overrides: create_app(settings_factory(**overrides), stage=NoInference())
 
 
-def test_only_the_timer_commits_not_the_loop_that_hands_records_on(settings_factory,
-                                                                   monkeypatch):
-    monkeypatch.setattr("streams.app.make_sink", lambda settings: mock.MagicMock())
-    app = create_app(settings_factory(), stage=NoInference())
+def test_the_commit_interval_setting_reaches_faust(make_app):
+    assert make_app(commit_interval_s=9.5).conf.broker_commit_interval == 9.5
+    assert make_app(app_id="other").conf.broker_commit_interval == 2.8
+
+
+def test_only_the_timer_commits_not_the_loop_that_hands_records_on(make_app):
+    app = make_app()
     # Faust's drain loop commits, and hands on nothing meanwhile, every that many acks
     assert app.consumer._commit_every >= 2**62
 
