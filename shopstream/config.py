@@ -73,8 +73,9 @@ class Settings(BaseSettings):
     )
     commit_interval_s: float = Field(
         2.8, gt=0,
-        description="how often the worker commits its input offsets; each commit first writes "
-        "every deferred row (Faust's default; Kafka Streams' is 30)",
+        description="how often the worker commits its input offsets; each commit first waits "
+        "up to 0.5 s for the rows deferred before it to be written (Faust's default; Kafka "
+        "Streams' is 30)",
     )
     fetch_max_wait_ms: int = Field(
         10, ge=1, le=60_000,
@@ -126,7 +127,7 @@ class Settings(BaseSettings):
     )
     deferred_rows: int = Field(
         4096, ge=0, description="table rows (a user's state and latest recommendation: two per "
-        "active user) that wait up to 0.5 s, or until the next commit, to be written, once "
+        "active user) that wait up to 0.5 s to be written, once "
         "however many events changed them meanwhile (0: written at once; see streams.sink)"
     )
     deadletter_raw_limit: int = Field(

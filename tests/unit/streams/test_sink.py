@@ -177,6 +177,59 @@ def test_a_row_waiting_longer_than_defer_age_s_is_written_at_the_next_defer(tabl
     assert [(r[1], r[2]) for r in producer.records] == [(table.data._encode_key("old"), b"2")]
 
 
+def test_a_settling_flush_leaves_rows_to_their_due_writes_and_not_the_later_ones(table):
+    producer = FakeProducer()
+    sink = KafkaSink(producer, defer_max=100, defer_age_s=0.5)  # type: ignore[arg-type]
+    sink.add_table(table)
+    key = table.data._encode_key
+
+    async def main() -> list[bytes]:
+        sink.defer_row(table, "before", b"1", record(partition=0))
+        flush = asyncio.create_task(sink.flush(settle=True))
+        await asyncio.sleep(0.2)
+        sink.defer_row(table, "after", b"1", record(partition=0))  # an event meanwhile
+        assert producer.records == []  # the flush writes nothing itself meanwhile
+        await asyncio.sleep(0.32)
+        sink.defer_row(table, "later", b"1", record(partition=0))  # "before" comes due
+        written_by_then = [r[1] for r in producer.records]
+        await flush
+        return written_by_then
+
+    assert asyncio.run(main()) == [key("before")]
+    assert [r[1] for r in producer.records] == [key("before")]  # and no more
+    assert not producer._pending  # delivered before the flush returned
+    assert sink.get_row(table, "after") == b"1" and "after" not in table.data
+
+
+def test_a_settling_flush_writes_what_no_event_brought_due(table):
+    producer = FakeProducer()
+    sink = KafkaSink(producer, defer_max=100, defer_age_s=0.05)  # type: ignore[arg-type]
+    sink.add_table(table)
+    sink.defer_row(table, "quiet", b"1", record(partition=0))
+    asyncio.run(sink.flush(settle=True))  # no events come: the flush writes it after a wait
+    assert [r[2] for r in producer.records] == [b"1"] and table.data["quiet"] == b"1"
+
+
+def test_fausts_flush_before_a_commit_lets_rows_come_due(table):
+    producer = FakeProducer()
+    sink = KafkaSink(producer, defer_max=100, defer_age_s=60)  # type: ignore[arg-type]
+    settles = []
+
+    async def flush(settle: bool = False) -> None:
+        settles.append(settle)
+
+    sink.flush = flush  # type: ignore[method-assign]
+
+    class FaustProducer:
+        async def flush(self) -> None:
+            return None
+
+    faust_producer = FaustProducer()
+    sink.flush_with(faust_producer)
+    asyncio.run(faust_producer.flush())
+    assert settles == [True]
+
+
 def test_a_put_row_replaces_a_deferred_one_so_an_erasure_stays_erased(table):
     producer = FakeProducer()
     sink = KafkaSink(producer, defer_max=8, defer_age_s=60)  # type: ignore[arg-type]
