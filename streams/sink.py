@@ -356,10 +356,7 @@ class KafkaSink:
         raise DeliveryError if any failed. ``settle`` (before a commit): the rows deferred
         until now are left to their own due writes for up to ``defer_age_s``, only those
         still waiting then are written here, and rows deferred meanwhile wait on."""
-        if settle and self.defer_max:
-            await self._write_deferred_in_turns(before=await self._settle())
-        else:
-            await self._write_deferred_in_turns()
+        await self._write_deferred_in_turns(before=await self._settle() if settle else None)
         loop = asyncio.get_running_loop()
         remaining = await loop.run_in_executor(self._pool, self._flush_all)
         delivered, self._delivered = self._delivered, {}
