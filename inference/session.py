@@ -27,6 +27,13 @@ LENGTH_BUCKETS = (8, 16, 32)
 # it: a run's fixed cost outweighs them. Measured on the int8 benchmark graph (width 64,
 # 2 layers): ~80-100 µs a run, and ~1.25 µs a row for each position of its width.
 MERGE_POSITIONS = 64
+# On CPUs a run scores at most this many window positions (rows x width): a larger run's
+# activations ([rows, width, 4 x dim] in the feed-forward step) leave the caches between
+# steps. Measured on the int8 benchmark graph (width 64, 2 layers), full windows of 50, one
+# thread: 114 µs a user in one run of 1,024 rows, 98 in runs of 256, 85-88 in runs of
+# 32-128; two threads: 90, 59 and 55-59 in runs of 96-128. With real windows (most under
+# 16 items) batches of 256 and 1,024 were as fast split this way as not.
+RUN_POSITIONS = 6400
 
 Scores = tuple[np.ndarray, np.ndarray, np.ndarray]  # top_items, top_scores, user_vec
 
@@ -114,34 +121,42 @@ class ModelSession:
 
     def score(self, item_seq: np.ndarray, event_type: np.ndarray, exclude: np.ndarray,
               lengths: np.ndarray | None = None) -> Scores:
-        """Score a batch; with a dynamic window axis, rows are grouped by length and each
-        group is trimmed of its common left padding. Results are in the input's row order.
+        """Score a batch; results are in the input's row order. With a dynamic window axis,
+        rows are grouped by length and each group is trimmed of its common left padding; on
+        CPUs a group is also split into runs of at most RUN_POSITIONS positions.
 
         On a GPU the batch stays one run, trimmed to its longest window's bucket: there a
         run's fixed cost (launches, copies) outweighs the padded positions (measured on an
         H200: splitting a batch of 64 by bucket cost ~2.7 ms against ~0.7 ms for one run).
         """
-        if not self.dynamic_len or lengths is None:
-            return self.run(item_seq, event_type, exclude)
-        full = item_seq.shape[1]
-        bounds = [b for b in LENGTH_BUCKETS if b < full] + [full]
-        bucket = merge_small_buckets(np.searchsorted(bounds, np.maximum(lengths, 1)), bounds)
-        if self.on_gpu:
-            width = bounds[int(bucket.max())]
+        n, full = item_seq.shape
+        groups: list[tuple[np.ndarray | None, int]] = [(None, full)]  # (rows: None = all, width)
+        if self.dynamic_len and lengths is not None:
+            bounds = [b for b in LENGTH_BUCKETS if b < full] + [full]
+            bucket = merge_small_buckets(np.searchsorted(bounds, np.maximum(lengths, 1)), bounds)
+            if self.on_gpu:
+                groups = [(None, bounds[int(bucket.max())])]
+            else:
+                found = np.unique(bucket)
+                groups = ([(None, bounds[int(found[0])])] if len(found) == 1 else
+                          [(np.flatnonzero(bucket == b), bounds[b]) for b in found])
+        runs: list[tuple[slice | np.ndarray, int]] = []
+        for rows, width in groups:
+            count = n if rows is None else len(rows)
+            step = max(1, count if self.on_gpu else RUN_POSITIONS // width)
+            runs += [(slice(start, start + step) if rows is None else rows[start:start + step],
+                      width) for start in range(0, count, step)]
+        if len(runs) <= 1:
+            width = groups[0][1]
             return self.run(item_seq[:, full - width:], event_type[:, full - width:], exclude)
-        results: list[tuple[np.ndarray, Scores]] = []
-        for b in np.unique(bucket):
-            rows = np.flatnonzero(bucket == b)
-            width = bounds[b]
-            results.append((rows, self.run(item_seq[rows, full - width:],
-                                           event_type[rows, full - width:], exclude[rows])))
-        if len(results) == 1:
-            return results[0][1]
-        n = len(item_seq)
-        out = [np.empty((n, *part.shape[1:]), dtype=part.dtype) for part in results[0][1]]
-        for rows, parts in results:
-            for target, part in zip(out, parts, strict=True):
-                target[rows] = part
+        out: list[np.ndarray] = []
+        for part, width in runs:
+            scored = self.run(item_seq[part, full - width:], event_type[part, full - width:],
+                              exclude[part])
+            if not out:
+                out = [np.empty((n, *a.shape[1:]), dtype=a.dtype) for a in scored]
+            for target, a in zip(out, scored, strict=True):
+                target[part] = a
         return out[0], out[1], out[2]
 
 

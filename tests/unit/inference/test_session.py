@@ -136,3 +136,36 @@ def test_three_short_windows_are_one_run_of_16_positions(shared_registry, monkey
     assert widths == [16]
     np.testing.assert_allclose(vec, full[2], atol=1e-5)
     np.testing.assert_allclose(scores, full[1], atol=1e-4)
+
+
+
+def test_a_batch_too_big_for_one_cpu_run_is_split_into_runs_of_run_positions(shared_registry,
+                                                                            monkeypatch):
+    session = ModelSession(shared_registry / "long" / "model.onnx", providers=[CPU])
+    monkeypatch.setattr(session_module, "RUN_POSITIONS", 160)  # 4 rows of 40, 20 of 8
+    rng = np.random.default_rng(3)
+    windows = [[(str(i), 1 + i % 4) for i in rng.integers(1, 61, n)]
+               for n in [*[40] * 7, *[3] * 3]]  # seven full windows, three short
+    batch = encode_windows(ItemIndex(["", *map(str, range(1, 61))]), windows, 40)
+    full = session.run(batch.item_seq, batch.event_type, batch.exclude)
+    runs = []
+    real_run = session.run
+
+    def counting_run(item_seq, event_type, exclude):
+        runs.append(item_seq.shape)
+        return real_run(item_seq, event_type, exclude)
+
+    monkeypatch.setattr(session, "run", counting_run)
+    items, scores, vec = session.score(batch.item_seq, batch.event_type, batch.exclude,
+                                       batch.lengths)
+    assert sorted(runs) == [(3, 8), (3, 40), (4, 40)]  # the short ones in their own bucket
+    np.testing.assert_allclose(vec, full[2], atol=1e-5)
+    np.testing.assert_allclose(scores, full[1], atol=1e-4)
+    runs.clear()
+    split = session.score(batch.item_seq, batch.event_type, batch.exclude)  # full width
+    assert runs == [(4, 40), (4, 40), (2, 40)]
+    np.testing.assert_allclose(split[2], full[2], atol=1e-5)
+    runs.clear()
+    session.on_gpu = True  # one run there, however big
+    session.score(batch.item_seq, batch.event_type, batch.exclude, batch.lengths)
+    assert runs == [(10, 40)]
