@@ -27,6 +27,11 @@ from shopstream import topics as t
 from shopstream.config import load_settings
 from shopstream.kafkaio import make_producer
 
+# The sender wakes at most once a tick and sends every event due by then, each stamped as it
+# goes: waking for each event (4,000 times a second at 4,000 events/s) cost this machine's
+# two cores a context switch each, in the middle of the worker's work.
+TICK_S = 0.001
+
 
 def send(bootstrap: str, rate: float, seconds: float, tag: str, linger_ms: float,
          first: int = 0) -> dict[str, float]:
@@ -43,7 +48,8 @@ def send(bootstrap: str, rate: float, seconds: float, tag: str, linger_ms: float
     for i, (user, item) in enumerate(pairs):
         wait = start + i / rate - time.monotonic()
         if wait > 0:
-            time.sleep(wait)
+            # at least a tick: the events that come due meanwhile then go out together
+            time.sleep(max(wait, TICK_S))
         key, value = view_record(f"{tag}-{user}", item, f"{tag}-{first + i}",
                                  int(time.time() * 1000))
         producer.produce(t.VIEWS, key=key, value=value)
