@@ -109,3 +109,33 @@ def test_the_broker_config_sizes_its_request_threads_to_this_machine(settings_fa
     lines = broker.config_file.read_text().splitlines()
     for line in localkafka.request_threads(len(os.sched_getaffinity(0))):
         assert line in lines
+
+
+@pytest.mark.parametrize(("heap", "floor"), [("512m", "256m"), ("1g", "256m"), ("256M", "256M"),
+                                             ("128m", "128m"), ("100000000", "100000000")])
+def test_the_brokers_heap_starts_at_256_mb_or_all_of_a_smaller_one(heap, floor):
+    assert localkafka.heap_floor(heap) == floor
+
+
+def test_a_heap_size_the_jvm_would_refuse_is_named():
+    with pytest.raises(LocalKafkaError, match="not a JVM heap size"):
+        localkafka.heap_floor("lots")
+
+
+def test_the_broker_starts_with_its_heap_floor_touched_and_the_storage_tool_does_not(
+        settings_factory, monkeypatch):
+    broker = LocalKafka(settings_factory(kafka_heap="1g"))
+    monkeypatch.setattr(broker, "_classpath", lambda: "jars/*")
+    command = broker._java_command("java", "kafka.Kafka", "server.properties")
+    assert "-Xmx1g" in command and "-Xms256m" in command and "-XX:+AlwaysPreTouch" in command
+    tool = broker._java_command("java", "kafka.tools.StorageTool", "format")
+    assert "-Xmx1g" in tool and not any(o.startswith("-Xms") for o in tool)
+
+
+def test_the_broker_config_keeps_the_log_cleaners_map_small(settings_factory, tmp_path):
+    settings = settings_factory(kafka_bootstrap=f"127.0.0.1:{free_port()}",
+                                kafka_data_dir=tmp_path / "kafka")
+    broker = LocalKafka(settings)
+    broker._write_config()
+    assert (f"log.cleaner.dedupe.buffer.size={16 << 20}"
+            in broker.config_file.read_text().splitlines())
