@@ -25,6 +25,8 @@ from pathlib import Path
 
 from _common import DEFAULT_DATA, RESULTS, rate, read_windows
 
+from export import GRAPH_TOP_K
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -37,10 +39,10 @@ def main() -> int:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--max-len", type=int, default=50)
-    parser.add_argument("--top-k", type=int, default=20,
-                        help="K of the graph's top-K output (default 20, what `shopstream "
-                        "export` writes; until 2026-11-30 this benchmark used 50, and a "
-                        "larger K costs more in the top-K over the catalogue)")
+    parser.add_argument("--top-k", type=int, default=GRAPH_TOP_K,
+                        help=f"K of the graph's top-K output (default {GRAPH_TOP_K}, what "
+                        "`shopstream export` writes; until 2026-11-30 this benchmark used 50, "
+                        "and a larger K costs more in the top-K over the catalogue)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     if not args.data.is_file():

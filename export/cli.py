@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from export import GRAPH_TOP_K
 from shopstream.config import Settings
 
 
@@ -109,7 +110,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     train.add_argument("--dim", type=int, default=64)
     train.add_argument("--layers", type=int, default=2)
     train.add_argument("--dropout", type=float, default=0.5)
-    train.add_argument("--top-k", type=int, default=20, help="K of the graph's top-K output")
+    train.add_argument("--top-k", type=int, default=GRAPH_TOP_K,
+                       help="K of the graph's top-K output")
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=_train)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from export import build, registry
+from export import GRAPH_TOP_K, build, registry
 from export.data import EVENT_CODES, Interactions, load
 from export.model import SeqRec
 from export.onnx_eval import evaluate_graph
@@ -42,7 +42,7 @@ class TrainRequest:
     fmt: str = "seq"
     parent: Path | None = None
     titles: Path | None = None
-    top_k: int = 20
+    top_k: int = GRAPH_TOP_K
     train: TrainConfig = field(default_factory=TrainConfig)
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields but n_items
     progress: bool = True
