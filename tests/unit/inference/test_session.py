@@ -113,6 +113,19 @@ def test_small_buckets_join_the_next_bucket_that_has_rows():
     assert merge_small_buckets(np.array([0] * 9 + [1]), bounds).tolist() == [0] * 9 + [1]
 
 
+def _record_runs(session, monkeypatch):
+    """The shapes of the windows each call into the graph gets, as they come."""
+    runs = []
+    real_run = session.run
+
+    def recording_run(item_seq, event_type, exclude):
+        runs.append(item_seq.shape)
+        return real_run(item_seq, event_type, exclude)
+
+    monkeypatch.setattr(session, "run", recording_run)
+    return runs
+
+
 @pytest.mark.parametrize("on_gpu", [False, True])
 def test_three_short_windows_are_one_run_of_16_positions(shared_registry, monkeypatch,
                                                          on_gpu):
@@ -122,21 +135,13 @@ def test_three_short_windows_are_one_run_of_16_positions(shared_registry, monkey
     windows = [[(str(i), 1) for i in range(1, n + 1)] for n in (3, 12, 1)]
     batch = encode_windows(ItemIndex(["", *map(str, range(1, 61))]), windows, 40)
     full = session.run(batch.item_seq, batch.event_type, batch.exclude)
-    widths = []
-    real_run = session.run
-
-    def counting_run(item_seq, event_type, exclude):
-        widths.append(item_seq.shape[1])
-        return real_run(item_seq, event_type, exclude)
-
-    monkeypatch.setattr(session, "run", counting_run)
+    runs = _record_runs(session, monkeypatch)
     session.on_gpu = on_gpu
     items, scores, vec = session.score(batch.item_seq, batch.event_type, batch.exclude,
                                        batch.lengths)
-    assert widths == [16]
+    assert [width for _, width in runs] == [16]
     np.testing.assert_allclose(vec, full[2], atol=1e-5)
     np.testing.assert_allclose(scores, full[1], atol=1e-4)
-
 
 
 def test_a_batch_too_big_for_one_cpu_run_is_split_into_runs_of_run_positions(shared_registry,
@@ -148,14 +153,7 @@ def test_a_batch_too_big_for_one_cpu_run_is_split_into_runs_of_run_positions(sha
                for n in [*[40] * 7, *[3] * 3]]  # seven full windows, three short
     batch = encode_windows(ItemIndex(["", *map(str, range(1, 61))]), windows, 40)
     full = session.run(batch.item_seq, batch.event_type, batch.exclude)
-    runs = []
-    real_run = session.run
-
-    def counting_run(item_seq, event_type, exclude):
-        runs.append(item_seq.shape)
-        return real_run(item_seq, event_type, exclude)
-
-    monkeypatch.setattr(session, "run", counting_run)
+    runs = _record_runs(session, monkeypatch)
     items, scores, vec = session.score(batch.item_seq, batch.event_type, batch.exclude,
                                        batch.lengths)
     assert sorted(runs) == [(3, 8), (3, 40), (4, 40)]  # the short ones in their own bucket
