@@ -393,16 +393,18 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
 
 
 def p99_by_second(latencies: Latencies) -> list[float]:
-    """The p99 latency (ms) of the events of each whole second of the run, by their ts:
-    the slowest 1% of a run often comes within a few bursts (README, "Why the p99 target
-    is not met"), which show here as the seconds that hold them."""
+    """The p99 latency (ms) of the events of each second of the run, by their ts: the
+    slowest 1% of a run often comes within a few bursts (README, "Why the p99 target is
+    not met"), which show here as the seconds that hold them. A second with under half the
+    events of the fullest (the run's last few milliseconds) is left out."""
     if not latencies.ms:
         return []
     ts = np.asarray(latencies.event_ts)
     second = (ts - ts.min()) // 1000
+    counts = np.bincount(second)
     lat = np.asarray(latencies.ms)
-    return [float(np.percentile(lat[second == s], 99)) for s in range(int(second.max()) + 1)
-            if np.any(second == s)]
+    return [float(np.percentile(lat[second == s], 99)) for s in range(len(counts))
+            if counts[s] * 2 >= counts.max()]
 
 
 def rates_list(text: str) -> list[float]:

@@ -24,7 +24,11 @@ def test_p99_by_second_groups_events_by_the_second_of_their_ts():
     assert by_second[2] == pytest.approx(30 + 0.01 * 60)  # numpy's linear interpolation
 
 
-def test_p99_by_second_skips_seconds_without_events_and_an_empty_run():
+def test_p99_by_second_leaves_out_seconds_with_few_events_and_an_empty_run():
     start = 1_796_000_000_000
-    assert p99_by_second(Latencies([10.0, 40.0], [start, start + 2500])) == [10.0, 40.0]
+    # second 1 has no events, second 3 one (the run's last milliseconds): both left out
+    ms = [10.0] * 4 + [40.0] * 3 + [500.0]
+    ts = [start + 100 * i for i in range(4)] + [start + 2000 + i for i in range(3)] + [
+        start + 3001]
+    assert p99_by_second(Latencies(ms, ts)) == [10.0, 40.0]
     assert p99_by_second(Latencies([], [])) == []
