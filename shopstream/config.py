@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         2, ge=1, le=64,
         description="actors taking micro-batches of views and clicks (one scores, one reads)",
     )
+    kafka_client_thread: bool = Field(
+        False,
+        description="run Faust's Kafka client in a thread of its own, as Faust does, instead "
+        "of on the worker's event loop (see streams.consumer.client_on_loop)",
+    )
     producer_linger_ms: float = Field(
         2.0, ge=0, description="how long the worker gathers output records per request"
     )

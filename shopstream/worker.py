@@ -64,10 +64,11 @@ def tune_interpreter(settings: Settings) -> None:
         if not settings.gc_full_collect_s:
             log.warning("gc_young_threshold and gc_full_collect_s are both 0: memory held in "
                         "reference cycles is never freed")
-    # Three threads run Python: the event loop, Faust's Kafka consumer and the scoring
-    # thread (between model runs). The loop is busy most of the time under load, so a
-    # fetch's records, or a scored batch, can wait up to the switch interval for the GIL
-    # before they move on to the loop. And the other way round: each time the loop lets go
+    # Two threads run Python: the event loop and the scoring thread (between model runs),
+    # three where Faust's Kafka client has a thread of its own (kafka_client_thread). The
+    # loop is busy most of the time under load, so a scored batch (or a fetch's records,
+    # from that thread) can wait up to the switch interval for the GIL before it moves on
+    # to the loop. And the other way round: each time the loop lets go
     # of the GIL (every turn's select, a write to the consumer thread's wake-up pipe, a
     # numpy step over a few hundred values) and another thread takes it, the loop waits up
     # to the switch interval to get it back. In six alternating pairs of bench_worker,

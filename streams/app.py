@@ -16,6 +16,7 @@ from shopstream import topics as t
 from shopstream.config import Settings
 from streams.catalog import CatalogCache
 from streams.consumer import (
+    client_on_loop,
     commit_before_revoke,
     deliver_without_tasks,
     name_consumer_thread,
@@ -105,9 +106,12 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     # Faust holds the stream whenever more than 100 table-changelog writes wait to be sent
     # and then drains them in 0.1 s steps (the catalog table still writes through Faust).
     app.producer.buffer.max_messages = settings.producer_buffer_messages
+    if settings.kafka_client_thread:
+        name_consumer_thread(app)
+    else:
+        client_on_loop(app)
     tune_fetches(app, settings.fetch_max_wait_ms, settings.fetch_min_bytes)
     wait_briefly_for_records(app, RECORDS_WAIT_S)
-    name_consumer_thread(app)
     seek_before_streaming(app)
     deliver_without_tasks(app)
     metrics = WorkerMetrics()

@@ -29,6 +29,14 @@ def test_only_the_timer_commits_not_the_loop_that_hands_records_on(make_app):
     assert app.consumer._commit_every >= 2**62
 
 
+def test_the_kafka_client_runs_on_the_loop_unless_the_setting_gives_it_a_thread(make_app):
+    on_loop = make_app().consumer._thread
+    assert on_loop.thread_loop is on_loop.parent_loop
+    threaded = make_app(app_id="threaded", kafka_client_thread=True).consumer._thread
+    assert threaded.thread_loop is not threaded.parent_loop
+    assert threaded.Worker(threaded).name == "kafka-consumer"
+
+
 @pytest.mark.parametrize(("key", "value", "headers"),
                          [(b"u1", b'{"x": 1}', [(b"h", b"v")]), (None, None, []),
                           (b"", b"not json", None)])

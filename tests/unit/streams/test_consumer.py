@@ -4,14 +4,18 @@ nothing here connects)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import warnings
 from types import SimpleNamespace
 
 import faust
 import pytest
 from faust.types import TP
+from mode.threads import QueueServiceThread
 
 from streams.consumer import (
+    OnParentLoop,
+    client_on_loop,
     commit_before_revoke,
     deliver_without_tasks,
     name_consumer_thread,
@@ -54,6 +58,58 @@ def test_the_drain_loop_waits_briefly_for_the_records_of_its_active_partitions(t
 
     assert asyncio.run(drain_once()) == []
     assert waits == [0.05]
+
+
+def test_the_kafka_client_service_is_made_for_the_apps_loop_and_no_thread(tmp_path):
+    app = faust.App("on-loop", broker="kafka://127.0.0.1:1", datadir=str(tmp_path))
+    client_on_loop(app)
+    service = app.consumer._thread  # the service Faust would run in a thread
+    assert service.thread_loop is service.parent_loop is app.consumer.loop
+    assert service.Worker is OnParentLoop
+
+
+class _Probe(QueueServiceThread):
+    """A service as Faust's consumer thread is one: started, called through its method
+    queue, stopped."""
+
+    started_in: threading.Thread | None = None
+    loop_seen: asyncio.AbstractEventLoop | None = None
+
+    async def on_start(self) -> None:
+        self.started_in = threading.current_thread()
+        self.loop_seen = asyncio.get_running_loop()
+
+    async def double(self, n: int) -> int:
+        return 2 * n
+
+
+class _SyncShutdownProbe(_Probe):
+    def _shutdown_thread(self) -> None:  # as faust's AIOKafkaConsumerThread has it
+        return None
+
+
+@pytest.mark.parametrize("probe", [_Probe, _SyncShutdownProbe])
+def test_a_service_thread_on_the_parent_loop_runs_calls_and_stops_without_a_thread(probe):
+    threads_before = threading.active_count()
+
+    async def run():
+        loop = asyncio.get_running_loop()
+        service = probe(loop=loop, thread_loop=loop, Worker=OnParentLoop)
+        await service.start()
+        threads_running = threading.active_count()
+        doubled = await service.call_thread(service.double, 21)
+        bystander = asyncio.ensure_future(asyncio.sleep(10))  # another task of the app's
+        await asyncio.wait_for(service.stop(), 5)
+        survived = not bystander.done()
+        bystander.cancel()
+        return service, loop, doubled, threads_running, survived
+
+    service, loop, doubled, threads_running, survived = asyncio.run(run())
+    assert service.started_in is threading.main_thread() and service.loop_seen is loop
+    assert doubled == 42
+    assert threads_running == threads_before
+    assert service._shutdown.is_set()  # what ServiceThread.stop waited for
+    assert survived  # stopping the service left the loop's other tasks alone
 
 
 def test_the_consumer_thread_runs_under_a_name_of_its_own(tmp_path):
