@@ -110,8 +110,8 @@ def thread_cpu_seconds() -> dict[str, float]:
 
 class ThreadCPU(Collector):
     """``shopstream_thread_cpu_seconds_total{thread=...}``: where the worker's CPU goes (the
-    event loop is MainThread, Faust's Kafka consumer kafka-consumer, the model inference_0),
-    read from /proc when scraped."""
+    event loop is MainThread, the model inference_0, Faust's Kafka client kafka-consumer
+    where it has a thread), read from /proc when scraped."""
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         family = CounterMetricFamily("shopstream_thread_cpu_seconds",
