@@ -394,8 +394,8 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
 
 def p99_by_second(latencies: Latencies) -> list[float]:
     """The p99 latency (ms) of the events of each second of the run, by their ts: the
-    slowest 1% of a run often comes within a few bursts (README, "Why the p99 target is
-    not met"), which show here as the seconds that hold them. A second with under half the
+    slowest 1% of a run often comes within a few bursts (README, "Where the p99 target
+    stands"), which show here as the seconds that hold them. A second with under half the
     events of the fullest (the run's last few milliseconds) is left out."""
     if not latencies.ms:
         return []

@@ -68,10 +68,10 @@ def tune_interpreter(settings: Settings) -> None:
     # three where Faust's Kafka client has a thread of its own (kafka_client_thread). The
     # loop is busy most of the time under load, so a scored batch (or a fetch's records,
     # from that thread) can wait up to the switch interval for the GIL before it moves on
-    # to the loop. And the other way round: each time the loop lets go
-    # of the GIL (every turn's select, a write to another thread's wake-up pipe, a
-    # numpy step over a few hundred values) and another thread takes it, the loop waits up
-    # to the switch interval to get it back. In six alternating pairs of bench_worker,
+    # to the loop. And the other way round: each time the loop lets go of the GIL (every
+    # turn's select, a write to another thread's wake-up pipe, a numpy step over a few
+    # hundred values) and another thread takes it, the loop waits up to the switch
+    # interval to get it back. In six alternating pairs of bench_worker,
     # 0.2 ms drained at 0.48-0.53x of the consume-only agent against 0.41-0.44x with 1 ms;
     # at 3,300 events/s p99 69, 106, 65 ms against 118, 85, 176 (two pairs of 0.1 ms
     # against 0.2 did not tell them apart).
