@@ -37,14 +37,13 @@ from inference.postfilter import (
     CatalogView,
     FilterRules,
     Pick,
-    first_allowed,
     graph_exclusions,
-    nearest_sources,
     no_catalog,
     reason_text,
     select,
     word_reasons,
 )
+from inference.postgraph import first_picks, sources_of
 from inference.registry import LoadedModel, ModelRegistry
 from inference.windows import EncodedBatch, GatheredWindows, Window, gather_windows, place_windows
 
@@ -229,26 +228,26 @@ class Recommender:
             group.top_items = np.zeros((n, items.shape[1]), dtype=np.int64)
             group.top_scores = np.zeros((n, items.shape[1]), dtype=np.float32)
             group.top_items[known], group.top_scores[known] = items, scores
-            columns, allowed = first_allowed(
-                group.top_items, group.top_scores, group.view, self.rules.top_k,
-                self.rules.diversity_cap)
-            quick = (allowed == self.rules.top_k) & ~np.array(group.truncated, dtype=bool)
             # The reasons' sources: for each row's first allowed items, and for all of the
             # graph's items only in the rows that finish filters again. Each item's source
             # depends on that item and the window alone: a third of the work for a graph
-            # of 30 items.
+            # of 30 items. Both are graphs (inference.postgraph): one call each, not ~30
+            # numpy steps that each give the GIL up to a busy loop.
             seq, events, units = batch.item_seq, batch.event_type, group.model.unit_embeddings
+            longest = int(batch.lengths.max())
+            columns, allowed, *chosen = first_picks(
+                group.top_items, group.top_scores, group.view, self.rules.top_k,
+                self.rules.diversity_cap, seq, events, longest, units)
+            quick = (allowed == self.rules.top_k) & ~np.array(group.truncated, dtype=bool)
             group.sources = np.zeros_like(group.top_items)
             group.source_codes = np.zeros_like(group.top_items)
             again = np.flatnonzero(~quick)
             if again.size:
-                group.sources[again], group.source_codes[again] = nearest_sources(
-                    group.top_items[again], seq[again], events[again], units)
+                group.sources[again], group.source_codes[again] = sources_of(
+                    group.top_items[again], seq[again], events[again], longest, units)
             if columns.size:
                 group.quick = quick.tolist()
-                items_at = np.take_along_axis(group.top_items, columns, axis=1)
-                group.chosen = (items_at, np.take_along_axis(group.top_scores, columns, axis=1),
-                                *nearest_sources(items_at, seq, events, units))
+                group.chosen = tuple(chosen)
             if group.campaigns:
                 group.ad_scores = np.zeros((n, len(group.campaigns)), dtype=np.float32)
                 group.ad_scores[known] = campaign_scores(user_vec, group.model.embeddings,
