@@ -18,6 +18,7 @@ from inference.postfilter import (
 )
 from inference.windows import ItemIndex, encode_windows
 from streams.state import Interaction
+from tests.unit.inference.factories import random_candidates
 
 CATALOG = {
     "a": CatalogItem(True, "shoes"), "b": CatalogItem(True, "shoes"),
@@ -68,20 +69,7 @@ def test_too_few_model_items_are_topped_up_by_allowed_popular_ones():
 
 @pytest.mark.parametrize("seed", range(6))
 def test_first_allowed_picks_what_select_picks_for_every_row(seed):
-    # random catalogs (stock, a few categories, some unknown), rules and graph outputs
-    rng = np.random.default_rng(seed)
-    n_items, width = 60, 30
-    index = ItemIndex(["", *(f"i{k}" for k in range(1, n_items))])
-    catalog = {f"i{k}": CatalogItem(bool(rng.random() > 0.2),
-                                    None if rng.random() < 0.2 else f"c{rng.integers(4)}")
-               for k in range(1, n_items) if rng.random() < 0.9}
-    rules = FilterRules(top_k=int(rng.integers(3, 12)), diversity_cap=seed % 4,
-                        excluded_categories=frozenset({"c3"} if seed % 2 else set()))
-    view = CatalogView(index, catalog.get, rules, {})
-    items = np.stack([rng.permutation(np.arange(1, n_items))[:width] for _ in range(40)])
-    scores = -np.sort(rng.random(items.shape), axis=1).astype(np.float32)
-    scores[rng.random(items.shape) < 0.1] = -np.inf  # excluded by the graph
-    items[:, -3:] = 0  # padding: a catalog smaller than the graph's K
+    index, catalog, rules, view, items, scores = random_candidates(seed)
     columns, counts = first_allowed(items, scores, view, rules.top_k, rules.diversity_cap)
     assert columns.shape == (40, rules.top_k)
     for row in range(40):

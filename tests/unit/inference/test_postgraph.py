@@ -1,15 +1,9 @@
 import numpy as np
 import pytest
 
-from inference.postfilter import (
-    CatalogItem,
-    CatalogView,
-    FilterRules,
-    first_allowed,
-    nearest_sources,
-)
+from inference.postfilter import first_allowed, nearest_sources
 from inference.postgraph import first_picks, sources_of
-from inference.windows import ItemIndex
+from tests.unit.inference.factories import random_candidates
 
 
 def _units(rng, n_items, dim=8):
@@ -56,20 +50,9 @@ def test_no_candidates_and_empty_windows_have_no_sources():
 
 @pytest.mark.parametrize("seed", range(8))
 def test_the_picks_graph_gives_what_first_allowed_and_nearest_sources_give(seed):
-    # random catalogs (stock, a few categories, some unknown), rules and graph outputs
-    rng = np.random.default_rng(seed)
-    n_items, width, rows = 60, 30, 40
-    index = ItemIndex(["", *(f"i{k}" for k in range(1, n_items))])
-    catalog = {f"i{k}": CatalogItem(bool(rng.random() > 0.2),
-                                    None if rng.random() < 0.2 else f"c{rng.integers(4)}")
-               for k in range(1, n_items) if rng.random() < 0.9}
-    rules = FilterRules(top_k=int(rng.integers(3, 40)), diversity_cap=seed % 4,
-                        excluded_categories=frozenset({"c3"} if seed % 2 else set()))
-    view = CatalogView(index, catalog.get, rules, {})
-    items = np.stack([rng.permutation(np.arange(1, n_items))[:width] for _ in range(rows)])
-    scores = -np.sort(rng.random(items.shape), axis=1).astype(np.float32)
-    scores[rng.random(items.shape) < 0.1] = -np.inf  # excluded by the graph
-    items[:, -3:] = 0  # padding: a catalog smaller than the graph's K
+    index, catalog, rules, view, items, scores = random_candidates(seed, max_top_k=40)
+    rng = np.random.default_rng(seed + 100)
+    n_items, rows = len(index), len(items)
     units = _units(rng, n_items)
     seq, events = _windows(rng, rows, 12, vocab=n_items)
     longest = int(np.count_nonzero(seq, axis=1).max())
