@@ -114,7 +114,8 @@ def select(candidates: Iterable[Candidate], excluded: set[str],
 class CatalogView:
     """The catalog and the rules as arrays over one model's item indices, so that the
     graph's candidates for a whole batch are filtered with array operations
-    (``first_allowed``) in the scoring thread, as ``select`` filters one user's in Python.
+    (``first_allowed``; the scoring thread runs it as a graph, ``inference.postgraph``), as
+    ``select`` filters one user's in Python.
 
     ``allowed[i]``: in stock (or unknown to the catalog) and not in an excluded category;
     ``category[i]``: the item's category as a code from ``categories`` (shared by every
@@ -245,7 +246,8 @@ def nearest_sources(cand_idx: np.ndarray, item_seq: np.ndarray, event_type: np.n
     item (a purchase beats an add-to-cart beats a click beats a view): two [B, C] index
     arrays, 0 where there is no candidate or no window. An item is not its own source
     while the window holds another; ties go to the item seen first. Array work only, one
-    similarity tensor for the whole batch (the worker runs it in the scoring thread)."""
+    similarity tensor for the whole batch (the worker's scoring thread runs it as a graph,
+    ``inference.postgraph``)."""
     known = item_seq != 0
     # the columns every row leaves empty (windows are left-padded) need no similarity
     start = int(np.argmax(known.any(axis=0))) if known.any() else item_seq.shape[1]
