@@ -32,6 +32,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from inference.postfilter import CatalogView
+from inference.session import CPU, session_options
 
 OPSET = 17
 IR_VERSION = 8  # the IR version of opset 17
@@ -68,12 +69,8 @@ class _Graph:
             self.constants)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                                   ir_version=IR_VERSION)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(model.SerializeToString(), options,
-                                    providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(model.SerializeToString(), session_options(1),
+                                    providers=[CPU])
 
 
 def _sources(g: _Graph, cand: str, seq: str, events: str, units: str) -> tuple[str, str]:
