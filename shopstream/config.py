@@ -156,7 +156,7 @@ class Settings(BaseSettings):
         256, ge=1, description="most events taken, and users scored, in one micro-batch "
         "(a backlog drains in batches this large; live traffic fills them a fetch at a time)")
     max_wait_ms: float = Field(
-        1.0, gt=0.0, description="longest an event waits for its batch (records come a fetch "
+        0.1, gt=0.0, description="longest an event waits for its batch (records come a fetch "
         "at a time, so waiting longer rarely gathers more; see streams.intake)")
     top_k: int = Field(10, ge=1, description="items per recommendation")
     exclude_viewed: bool = Field(False, description="also exclude items in the user's window")

@@ -10,7 +10,7 @@ def test_inference_settings_have_the_documented_defaults(monkeypatch):
     for name in [n for n in os.environ if n.startswith("SHOPSTREAM_")]:
         monkeypatch.delenv(name)
     s = load_settings(_env_file=None)
-    assert (s.max_batch_size, s.max_wait_ms, s.top_k, s.diversity_cap) == (256, 1.0, 10, 3)
+    assert (s.max_batch_size, s.max_wait_ms, s.top_k, s.diversity_cap) == (256, 0.1, 10, 3)
     assert s.model_dir.name == "models" and s.excluded_categories == frozenset()
     assert s.ab_version is None and s.ab_share == 0.0
 
