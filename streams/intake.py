@@ -10,8 +10,8 @@ sleeping once for the rest of that wait rather than waking for each record that 
 Records reach the queue a fetch at a time, every few ms, so the worker's default wait is
 short (0.1 ms, about one turn of the loop; see shopstream.config): what a fetch brought is
 all there at once, and a longer wait mostly delayed the batch (1 ms gave the same batches
-and a p50 2-7 ms higher, in five latency runs at 4,000 events/s alternating with 0.1). For
-each record the actor does only what Faust's commit and shutdown rely on: the record is
+and a p50 2-7 ms higher, in five latency runs at 4,000 events/s alternating with 0.05-0.1).
+For each record the actor does only what Faust's commit and shutdown rely on: the record is
 tracked as unacknowledged while it is handled and acknowledged after (a record whose
 rebalance generation has passed, or that arrived while flow was stopped, is skipped and not
 acknowledged, as Faust's stream does). Actors of one agent share the queue, as they share
