@@ -170,9 +170,14 @@ def _sources_session() -> Any:
         [(sources, "sources", _INT64), (codes, "codes", _INT64)])
 
 
-def _window_columns(item_seq: np.ndarray, longest: int) -> slice:
-    """The columns that hold any row's items (windows are left-padded), at least one."""
-    return slice(item_seq.shape[1] - max(1, min(longest, item_seq.shape[1])), None)
+def _window_feeds(item_seq: np.ndarray, event_type: np.ndarray, longest: int,
+                  unit_embeddings: np.ndarray) -> dict[str, np.ndarray]:
+    """The windows' inputs of both graphs: only the columns that hold any row's items
+    (windows are left-padded; at least one), and the item vectors."""
+    window = slice(item_seq.shape[1] - max(1, min(longest, item_seq.shape[1])), None)
+    return {"item_seq": np.ascontiguousarray(item_seq[:, window]),
+            "event_type": np.ascontiguousarray(event_type[:, window]),
+            "units": np.asarray(unit_embeddings, dtype=np.float32)}
 
 
 def first_picks(top_items: np.ndarray, top_scores: np.ndarray, view: CatalogView, top_k: int,
@@ -181,15 +186,12 @@ def first_picks(top_items: np.ndarray, top_scores: np.ndarray, view: CatalogView
     """``first_allowed`` for a batch of the graph's candidates, then the chosen columns'
     items, scores and ``nearest_sources``, in one call: (columns, counts, items, scores,
     sources, codes). ``longest``: the most known items in any row's window."""
-    window = _window_columns(item_seq, longest)
     out = _picks_session().run(None, {
         "top_items": np.ascontiguousarray(top_items, dtype=np.int64),
         "top_scores": np.ascontiguousarray(top_scores, dtype=np.float32),
         "allowed": view.allowed, "category": view.category,
         "top_k": np.array(top_k, dtype=np.int64), "cap": np.array(cap, dtype=np.int64),
-        "item_seq": np.ascontiguousarray(item_seq[:, window]),
-        "event_type": np.ascontiguousarray(event_type[:, window]),
-        "units": np.asarray(unit_embeddings, dtype=np.float32)})
+        **_window_feeds(item_seq, event_type, longest, unit_embeddings)})
     return tuple(out)
 
 
@@ -198,10 +200,7 @@ def sources_of(cand: np.ndarray, item_seq: np.ndarray, event_type: np.ndarray, l
     """``nearest_sources`` in one call (``longest`` as for ``first_picks``)."""
     if not cand.size:
         return np.zeros(cand.shape, dtype=np.int64), np.zeros(cand.shape, dtype=np.int64)
-    window = _window_columns(item_seq, longest)
     sources, codes = _sources_session().run(None, {
         "cand": np.ascontiguousarray(cand, dtype=np.int64),
-        "item_seq": np.ascontiguousarray(item_seq[:, window]),
-        "event_type": np.ascontiguousarray(event_type[:, window]),
-        "units": np.asarray(unit_embeddings, dtype=np.float32)})
+        **_window_feeds(item_seq, event_type, longest, unit_embeddings)})
     return sources, codes
