@@ -58,6 +58,7 @@ from _common import (
     view_record,
 )
 
+from export import GRAPH_TOP_K
 from export.onnx_export import export_int8
 from inference.testing import build_version
 from shopstream import topics as t
@@ -73,17 +74,21 @@ def model_dir(tmp: Path) -> tuple[Path, str]:
     random one gets the int8 variant that `shopstream export` writes beside every graph,
     since a worker on CPUs serves that one by default (``model_variant=auto``); until
     2026-11-29 it had the fp32 graph alone, so this benchmark measured a worker serving
-    fp32, which costs ~1.4x the int8 graph a user (``--set model_variant=fp32`` for it)."""
+    fp32, which costs ~1.4x the int8 graph a user (``--set model_variant=fp32`` for it).
+    Its graph returns its top GRAPH_TOP_K, as `shopstream export` writes it; until
+    2026-11-30 it returned its top 30, whose top-K step cost ~17 µs a user against ~12
+    (ONNX Runtime's TopK over the 12,102 scores of a row, on the Intel host of that day)."""
     trained = REPO / "models"
     if (trained / "CURRENT").exists():
         return trained, "trained " + (trained / "CURRENT").read_text().strip()
     folder = build_version(tmp / "models", "bench", n_items=12101, dim=64, layers=2,
-                           max_len=50, top_k=30)
+                           max_len=50, top_k=GRAPH_TOP_K)
     export_int8(folder / "model.onnx", folder / "model.int8.onnx")
     meta = json.loads((folder / "metadata.json").read_text())
     meta["variants"]["int8"] = "model.int8.onnx"
     (folder / "metadata.json").write_text(json.dumps(meta))
-    return tmp / "models", "random (12,101 items, width 64, 2 layers, L=50; fp32 and int8)"
+    return tmp / "models", (f"random (12,101 items, width 64, 2 layers, L=50, top {GRAPH_TOP_K}; "
+                            "fp32 and int8)")
 
 
 def scrape(port: int) -> str:
