@@ -19,6 +19,22 @@ RESULTS = REPO / "bench" / "results"
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "amazon-beauty.txt"
 
 
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The processor's model name (Linux: /proc/cpuinfo), else what ``platform`` knows: the
+    host behind these machines changes between sessions (AMD EPYC, Intel Xeon), and the same
+    code measures differently on each."""
+    import platform
+
+    try:
+        with cpuinfo.open(encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def event_code(user_id: str, position: int) -> int:
     """The data has no event types: derive one per (user, position), deterministically.
 
@@ -65,7 +81,7 @@ def save_rates(name: str, rates: dict[str, float], meta: dict[str, object], xlab
 
     base = next(iter(rates.values()))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = {**meta, "machine": platform.processor() or platform.machine(),
+    out = {**meta, "machine": cpu_model(),
            "python": platform.python_version(), "events_per_s": rates,
            "ratio_to_baseline": {k: v / base for k, v in rates.items()}}
     (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")

@@ -54,6 +54,7 @@ from _common import (
     LEAD_EVENTS,
     REPO,
     RESULTS,
+    cpu_model,
     sessions,
     view_record,
 )
@@ -521,7 +522,7 @@ def main() -> None:
                    in enumerate(sessions(DEFAULT_DATA, lead + args.events))]
         produce_all(make_producer(settings), t.VIEWS, backlog)
         print(f"backlog of {args.events} views on {t.VIEWS} after a lead-in of {lead}; "
-              f"model: {model_name}")
+              f"model: {model_name}; {os.cpu_count()} cores, {cpu_model()}")
 
         broker_pid = broker.running_pid()
         assert broker_pid is not None
@@ -607,7 +608,7 @@ def main() -> None:
             "latency_ms": {**percentiles(latencies.ms), "recommendations": len(latencies.ms),
                            "p99_by_second": p99_by_second(latencies)},
             "latency_sweep": sweep,
-            "machine": f"{os.cpu_count()} cores",
+            "machine": f"{os.cpu_count()} cores, {cpu_model()}",
         }
         lat_ms = result["latency_ms"]
         print(f"latency at {half:,.0f} events/s over {len(latencies.ms)} recommendations: "

@@ -32,3 +32,23 @@ def test_p99_by_second_leaves_out_seconds_with_few_events_and_an_empty_run():
         start + 3001]
     assert p99_by_second(Latencies(ms, ts)) == [10.0, 40.0]
     assert p99_by_second(Latencies([], [])) == []
+
+
+
+def test_the_report_names_the_processor_it_ran_on(tmp_path):
+    import _common
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\n"
+                    "model name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu\n")
+    assert _common.cpu_model(info) == "Intel(R) Xeon(R) Processor"
+
+
+def test_without_a_cpuinfo_the_report_falls_back_to_what_platform_knows(monkeypatch, tmp_path):
+    import platform
+
+    import _common
+
+    monkeypatch.setattr(platform, "processor", lambda: "")
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    assert _common.cpu_model(tmp_path / "none") == "x86_64"
