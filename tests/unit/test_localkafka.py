@@ -111,6 +111,21 @@ def test_the_broker_config_sizes_its_request_threads_to_this_machine(settings_fa
         assert line in lines
 
 
+def test_the_broker_config_quiets_the_one_node_quorums_housekeeping(settings_factory,
+                                                                    tmp_path):
+    settings = settings_factory(kafka_bootstrap=f"127.0.0.1:{free_port()}",
+                                kafka_data_dir=tmp_path / "kafka")
+    broker = LocalKafka(settings)
+    broker._write_config()
+    lines = broker.config_file.read_text().splitlines()
+    assert "metadata.max.idle.interval.ms=0" in lines  # no no-op records
+    heartbeat = int(next(x for x in lines if x.startswith("broker.heartbeat.interval.ms="))
+                    .split("=")[1])
+    session = int(next(x for x in lines if x.startswith("broker.session.timeout.ms="))
+                  .split("=")[1])
+    assert heartbeat == 6000 and session >= 3 * heartbeat  # a missed beat does not fence it
+
+
 @pytest.mark.parametrize(("heap", "floor"), [("512m", "256m"), ("1g", "256m"), ("256M", "256M"),
                                              ("128m", "128m"), ("100000000", "100000000")])
 def test_the_brokers_heap_starts_at_256_mb_or_all_of_a_smaller_one(heap, floor):
