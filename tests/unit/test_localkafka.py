@@ -100,24 +100,24 @@ def test_request_threads_fit_the_machine_and_stop_at_kafkas_defaults(cores, io, 
                                                  f"num.network.threads={network}")
 
 
+def written_config(settings_factory, tmp_path) -> list[str]:
+    """The lines of the broker config ``kafka up`` would write."""
+    broker = LocalKafka(settings_factory(kafka_bootstrap=f"127.0.0.1:{free_port()}",
+                                         kafka_data_dir=tmp_path / "kafka"))
+    broker._write_config()
+    return broker.config_file.read_text().splitlines()
+
+
 def test_the_broker_config_sizes_its_request_threads_to_this_machine(settings_factory,
                                                                      tmp_path):
-    settings = settings_factory(kafka_bootstrap=f"127.0.0.1:{free_port()}",
-                                kafka_data_dir=tmp_path / "kafka")
-    broker = LocalKafka(settings)
-    broker._write_config()
-    lines = broker.config_file.read_text().splitlines()
+    lines = written_config(settings_factory, tmp_path)
     for line in localkafka.request_threads(len(os.sched_getaffinity(0))):
         assert line in lines
 
 
 def test_the_broker_config_quiets_the_one_node_quorums_housekeeping(settings_factory,
                                                                     tmp_path):
-    settings = settings_factory(kafka_bootstrap=f"127.0.0.1:{free_port()}",
-                                kafka_data_dir=tmp_path / "kafka")
-    broker = LocalKafka(settings)
-    broker._write_config()
-    lines = broker.config_file.read_text().splitlines()
+    lines = written_config(settings_factory, tmp_path)
     assert "metadata.max.idle.interval.ms=0" in lines  # no no-op records
     heartbeat = int(next(x for x in lines if x.startswith("broker.heartbeat.interval.ms="))
                     .split("=")[1])
@@ -148,9 +148,5 @@ def test_the_broker_starts_with_its_heap_floor_touched_and_the_storage_tool_does
 
 
 def test_the_broker_config_keeps_the_log_cleaners_map_small(settings_factory, tmp_path):
-    settings = settings_factory(kafka_bootstrap=f"127.0.0.1:{free_port()}",
-                                kafka_data_dir=tmp_path / "kafka")
-    broker = LocalKafka(settings)
-    broker._write_config()
     assert (f"log.cleaner.dedupe.buffer.size={16 << 20}"
-            in broker.config_file.read_text().splitlines())
+            in written_config(settings_factory, tmp_path))
