@@ -521,8 +521,9 @@ def main() -> None:
         backlog = [view_record(u, item, f"b-{i}", base + i) for i, (u, item)
                    in enumerate(sessions(DEFAULT_DATA, lead + args.events))]
         produce_all(make_producer(settings), t.VIEWS, backlog)
+        machine = f"{os.cpu_count()} cores, {cpu_model()}"
         print(f"backlog of {args.events} views on {t.VIEWS} after a lead-in of {lead}; "
-              f"model: {model_name}; {os.cpu_count()} cores, {cpu_model()}")
+              f"model: {model_name}; {machine}")
 
         broker_pid = broker.running_pid()
         assert broker_pid is not None
@@ -608,7 +609,7 @@ def main() -> None:
             "latency_ms": {**percentiles(latencies.ms), "recommendations": len(latencies.ms),
                            "p99_by_second": p99_by_second(latencies)},
             "latency_sweep": sweep,
-            "machine": f"{os.cpu_count()} cores, {cpu_model()}",
+            "machine": machine,
         }
         lat_ms = result["latency_ms"]
         print(f"latency at {half:,.0f} events/s over {len(latencies.ms)} recommendations: "

@@ -34,7 +34,6 @@ def test_p99_by_second_leaves_out_seconds_with_few_events_and_an_empty_run():
     assert p99_by_second(Latencies([], [])) == []
 
 
-
 def test_the_report_names_the_processor_it_ran_on(tmp_path):
     import _common
 
