@@ -18,12 +18,11 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import platform
 import tempfile
 import warnings
 from pathlib import Path
 
-from _common import DEFAULT_DATA, RESULTS, rate, read_windows
+from _common import DEFAULT_DATA, RESULTS, cpu_model, rate, read_windows
 
 from export import GRAPH_TOP_K
 
@@ -181,7 +180,7 @@ def main() -> int:
         "layers": args.layers, "max_len": args.max_len, "top_k": args.top_k,
         "batch": args.batch, "big_batch": args.big_batch, "threads": args.threads,
         "repeats": args.repeats,
-        "data": args.data.name, "machine": platform.processor() or platform.machine(),
+        "data": args.data.name, "machine": cpu_model(),
         "baseline": best["case"], "results": results,
     }
     (RESULTS / "inference.json").write_text(json.dumps(report, indent=2))
