@@ -117,12 +117,11 @@ def test_the_broker_config_sizes_its_request_threads_to_this_machine(settings_fa
 
 def test_the_broker_config_quiets_the_one_node_quorums_housekeeping(settings_factory,
                                                                     tmp_path):
-    lines = written_config(settings_factory, tmp_path)
-    assert "metadata.max.idle.interval.ms=0" in lines  # no no-op records
-    heartbeat = int(next(x for x in lines if x.startswith("broker.heartbeat.interval.ms="))
-                    .split("=")[1])
-    session = int(next(x for x in lines if x.startswith("broker.session.timeout.ms="))
-                  .split("=")[1])
+    config = dict(line.split("=", 1) for line in written_config(settings_factory, tmp_path)
+                  if "=" in line)
+    assert config["metadata.max.idle.interval.ms"] == "0"  # no no-op records
+    heartbeat = int(config["broker.heartbeat.interval.ms"])
+    session = int(config["broker.session.timeout.ms"])
     assert heartbeat == 6000 and session >= 3 * heartbeat  # a missed beat does not fence it
 
 
