@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         2, ge=1, le=64,
         description="actors taking micro-batches of views and clicks (one scores, one reads)",
     )
+    intake: Literal["librdkafka", "faust"] = Field(
+        "librdkafka",
+        description="what reads views and clicks: a librdkafka consumer thread beside Faust "
+        "(streams.kafka_intake), or Faust's own consumer as every other topic is read",
+    )
     kafka_client_thread: bool = Field(
         False,
         description="run Faust's Kafka client in a thread of its own, as Faust does, instead "

@@ -26,6 +26,7 @@ from streams.consumer import (
 )
 from streams.handlers import EventHandlers, InferenceStage, NoInference
 from streams.intake import take_batches
+from streams.kafka_intake import KafkaIntake
 from streams.metrics import WorkerMetrics
 from streams.recommend import ModelStage
 from streams.sink import make_sink
@@ -120,7 +121,17 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     sink = make_sink(settings)
     sink.assigned = app.consumer.assignment
     sink.flush_with(app.producer)
-    commit_before_revoke(app, sink.flush)
+    intake = KafkaIntake(settings, (t.VIEWS, t.CLICKS)) if settings.intake == "librdkafka" \
+        else None
+    if intake is not None:
+        intake.attach(app)
+
+    async def settle() -> None:  # before a revoke's commit
+        if intake is not None:
+            await intake.settle()  # its batches handled, what was not taken dropped
+        await sink.flush()
+
+    commit_before_revoke(app, settle)
     for table in tables.user_tables() + (tables.ad_caps,):
         sink.add_table(table)
     if stage is None:
@@ -131,6 +142,10 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
 
     @app.agent(raw_topic(app, t.VIEWS, t.CLICKS), concurrency=settings.agent_concurrency)
     async def interactions(stream: faust.StreamT[bytes]) -> None:
+        if intake is not None:  # the stream stays empty: its partitions are read there
+            async for batch in intake.batches():
+                await handlers.on_interactions(batch)  # type: ignore[arg-type]
+            return
         batches = take_batches(app, stream, settings.max_batch_size, settings.max_wait_ms / 1000)
         async for records in batches:
             await handlers.on_interactions(records)
@@ -159,6 +174,8 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     app.on_partitions_assigned.connect(on_rebalanced)  # type: ignore[arg-type]
 
     async def on_shutdown(app: faust.App, **kwargs: object) -> None:
+        if intake is not None:
+            await intake.close()
         sink.close()
 
     app.on_before_shutdown.connect(on_shutdown)  # type: ignore[arg-type]

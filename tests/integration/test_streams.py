@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 
 import orjson
+import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from shopstream import topics as t
 from tests.integration.factories import BASE_TS, click, view
@@ -43,9 +45,10 @@ def _expected(user_index: int) -> list[tuple[str, str]]:
     return [(f"item-{n}", "view") for n in range(user_index + 2)] + [("item-0", action)]
 
 
-def test_scripted_stream_gives_exact_windows_over_http(kafka, worker_factory):
+@pytest.mark.parametrize("intake", ["librdkafka", "faust"])
+def test_scripted_stream_gives_exact_windows_over_http(kafka, worker_factory, intake):
     users = unique_users(3)
-    worker = worker_factory().start()
+    worker = worker_factory(intake=intake).start()
     views, clicks = _script(users)
     send_json(kafka, t.VIEWS, views)
     send_json(kafka, t.CLICKS, clicks)
@@ -172,3 +175,25 @@ def test_a_second_worker_joining_mid_stream_loses_and_repeats_nothing(kafka, wor
     taken = 'shopstream_events_in_total{topic="events.views"}'
     assert wait_for(lambda: all(metric_value(w.web_port, taken) for w in (first, second)),
                     what="views taken by both workers")
+
+
+def test_a_worker_stopping_commits_every_view_it_handled(kafka, worker_factory):
+    # the intake reads views and clicks with librdkafka; its offsets go out in Faust's commits
+    users = unique_users(12)  # spread over the partitions
+    worker = worker_factory().start()
+    send_json(kafka, t.VIEWS, [view(u, f"item-{n}", n) for n in range(3) for u in users])
+    for user in users:
+        wait_for(lambda u=user: len(_window(worker.web_port, u) or ()) == 3, what="windows")
+    worker.stop()  # SIGTERM: a graceful stop
+    assert f"reading {2 * kafka.topic_partitions} partitions of {t.CLICKS}, {t.VIEWS}" in (
+        worker.log_path.read_text())
+    group = Consumer({"bootstrap.servers": kafka.kafka_bootstrap,
+                      "group.id": worker.env["SHOPSTREAM_APP_ID"]})
+    try:
+        parts = [TopicPartition(t.VIEWS, p) for p in range(kafka.topic_partitions)]
+        committed = {p.partition: p.offset for p in group.committed(parts, timeout=20)}
+        ends = {p.partition: group.get_watermark_offsets(p, timeout=20)[1] for p in parts}
+    finally:
+        group.close()
+    assert sum(ends.values()) >= 3 * len(users)  # other tests' views are there too
+    assert committed == ends  # every view the group has read
