@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         10, ge=1, le=60_000,
         description="longest the broker holds the worker's fetch to gather fetch_min_bytes",
     )
+    faust_fetch_max_wait_ms: int = Field(
+        250, ge=1, le=60_000,
+        description="the same for Faust's own Kafka client where librdkafka reads views and "
+        "clicks (intake): it then reads only the catalog, erasures and standby changelogs, "
+        "so it need not ask every few ms",
+    )
     fetch_min_bytes: int = Field(
         32 * 1024, ge=1, le=64 * 1024 * 1024,
         description="data the broker gathers for the worker's fetch before it answers",

@@ -37,6 +37,31 @@ def test_the_kafka_client_runs_on_the_loop_unless_the_setting_gives_it_a_thread(
     assert threaded.Worker(threaded).name == "kafka-consumer"
 
 
+def _fetch_wait_ms(app):
+    async def build():  # aiokafka wants a running loop for its client
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        await consumer._client.close()
+        return consumer._fetch_max_wait_ms
+
+    return asyncio.run(build())
+
+
+def test_faust_reads_views_and_clicks_only_when_the_intake_setting_says_so(make_app):
+    # with librdkafka reading them, Faust keeps its input partitions paused once assigned
+    views = TP("events.views", 0)
+    with_intake = make_app(app_id="with-intake").consumer
+    with_intake.resume_partitions({views})
+    assert views not in with_intake._get_active_partitions()
+    faust_only = make_app(app_id="faust-only", intake="faust").consumer
+    faust_only.resume_partitions({views})
+    assert views in faust_only._get_active_partitions()
+
+
+def test_fausts_client_fetches_at_a_slower_pace_when_it_reads_no_views(make_app):
+    assert _fetch_wait_ms(make_app(app_id="slow", faust_fetch_max_wait_ms=300)) == 300
+    assert _fetch_wait_ms(make_app(app_id="fast", intake="faust", fetch_max_wait_ms=12)) == 12
+
+
 @pytest.mark.parametrize(("key", "value", "headers"),
                          [(b"u1", b'{"x": 1}', [(b"h", b"v")]), (None, None, []),
                           (b"", b"not json", None)])
