@@ -163,7 +163,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
         async for event in stream.events():
             await handlers.on_erasure(event)
 
-    for name, table in (("user_state", tables.user_state), ("last_recs", tables.last_recs),
+    for name, table in (("user_state", tables.user_state),
                         ("ad_caps", tables.ad_caps)):
         metrics.track_table(name, table.__len__)
     # the catalog as the filters see it: in memory, so counting it is free

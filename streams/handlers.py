@@ -43,6 +43,13 @@ from streams.tables import Tables
 log = logging.getLogger(__name__)
 
 
+def defer_state(sink: KafkaSink, tables: Tables, user_id: str, state: UserState,
+                record: EventT) -> None:
+    """Have the sink write the user's state row later, encoded as the state is then (one
+    write for all the changes meanwhile, the latest recommendation included)."""
+    sink.defer_row(tables.user_state, user_id, functools.partial(encode_state, state), record)
+
+
 class Update(NamedTuple):  # a tuple: one per user and batch
     """A user whose window changed in a batch, with the newest accepted event that did it."""
 
@@ -170,8 +177,7 @@ class EventHandlers:
         # read it), filed under the newest event's partition and written as the state is
         # then (streams.sink): once for all of the user's events while it waits.
         for user, update in updates.items():
-            self.sink.defer_row(self.tables.user_state, user,
-                                functools.partial(encode_state, update.state), update.record)
+            defer_state(self.sink, self.tables, user, update.state, update.record)
         if updates:
             await self.stage.on_updates(list(updates.values()))
         self.sink.poll()

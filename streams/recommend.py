@@ -41,7 +41,7 @@ from schemas import (
 from shopstream import topics as t
 from shopstream.config import Settings
 from streams.catalog import CatalogCache
-from streams.handlers import Update
+from streams.handlers import Update, defer_state
 from streams.metrics import WorkerMetrics
 from streams.sink import KafkaSink
 from streams.tables import Tables
@@ -154,8 +154,10 @@ class ModelStage:
             items=result.items,
             trigger_event_id=event.event_id, event_ts=event.ts, emitted_ts=emitted)
         key = event.user_id.encode()
-        # deferred (streams.sink): written once for the recommendations that come while it waits
-        self.sink.defer_row(self.tables.last_recs, event.user_id, raw, record)
+        # kept in the user's state row, deferred (streams.sink): written once for the events
+        # and recommendations that come while it waits
+        update.state.latest = raw
+        defer_state(self.sink, self.tables, event.user_id, update.state, record)
         self.sink.send(t.RECS, key, raw)
         self.metrics.count_out(t.RECS)
         self.metrics.latency.observe(max(0, emitted - event.ts) / 1000)

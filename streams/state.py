@@ -59,7 +59,7 @@ class UserState:
 
     __slots__ = ("limits", "window", "seen", "_seen_set", "bought", "events_total",
                  "last_ts", "session_count", "session_start_ms", "session_events",
-                 "codec_memo")
+                 "codec_memo", "latest")
 
     def __init__(self, limits: StateLimits) -> None:
         self.limits = limits
@@ -73,6 +73,7 @@ class UserState:
         self.session_start_ms = 0
         self.session_events = 0
         self.codec_memo: object = None  # streams.state_codec's, to re-encode only what changed
+        self.latest = b""  # the latest recommendation published for the user (JSON; b"": none)
 
     def has_seen(self, event_id: str) -> bool:
         return event_key(event_id) in self._seen_set

@@ -1,7 +1,7 @@
 """A compact binary form of UserState for the RocksDB table (no pickle, no JSON).
 
-Layout, version 2 (what is written). A version byte, one run of unsigned LEB128 varints,
-the text ids' bytes, the remembered event keys::
+Layout, version 3 (what is written). A version byte, one run of unsigned LEB128 varints,
+the text ids' bytes, the remembered event keys, the latest recommendation::
 
     u8 version
     varints:
@@ -10,9 +10,10 @@ the text ids' bytes, the remembered event keys::
             tag = code | id_kind << 3, id, ts step, dwell_ms
             (ts step: the first entry as last_ts - ts, the others as ts - the previous ts)
         n_bought, then per item, oldest first: id_kind, id
-        n_seen
+        n_seen, n_latest
     the text ids' UTF-8 bytes, back to back: the window's in entry order, then the bought's
     n_seen event keys, 8 bytes big-endian each, oldest first
+    the latest recommendation published for the user, n_latest bytes (its JSON, as sent)
 
 An id by id_kind: 0, a canonical decimal integer (the data files' ids) as its value; 1, any
 other text, as its byte length (the bytes are next in the text part); 2 (window entries
@@ -25,7 +26,9 @@ and lost entries at the front. An entry pointing back at one that left the windo
 written again with its id. A late event slotted in between, or a state read from bytes,
 is encoded whole.
 
-Version 1 (written until 2026-11) is still read. It differs in the text ids: a table of
+Version 2 (written until 2026-11-30) is version 3 without n_latest and the recommendation,
+which had a table of its own; it is still read, with no recommendation. Version 1 (written
+until 2026-11) is still read too. It differs in the text ids: a table of
 distinct ones, which id_kind 1 indexes (their lengths come as varints after the bought
 items), and a bought item may point at a window entry by its index (id_kind 2).
 
@@ -42,8 +45,8 @@ from typing import NamedTuple
 
 from streams.state import EVENT_NAMES, Interaction, StateLimits, UserState
 
-VERSION = 2
-READS = (1, 2)
+VERSION = 3
+READS = (1, 2, 3)
 _INT, _TEXT, _SAME = 0, 1, 2
 _MAX_INT = (1 << 63) - 1
 
@@ -144,10 +147,11 @@ def encode_state(state: UserState) -> bytes:
         nums += (kind, value)
         if text:
             texts = [*texts, text]
-    nums.append(len(state.seen))
+    nums += (len(state.seen), len(state.latest))
     _write_varints(out, nums)
     out += b"".join(texts)
     out += struct.pack(f">{len(state.seen)}Q", *state.seen)
+    out += state.latest
     return bytes(out)
 
 
@@ -162,19 +166,24 @@ def decode_state(data: bytes, limits: StateLimits) -> UserState:
         found = data[0] if data else "none"
         raise StateDecodeError(f"state version {found}, this code reads {READS}")
     try:
-        return (_decode_v1 if data[0] == 1 else _decode_v2)(bytes(data), limits)
+        if data[0] == 1:
+            return _decode_v1(bytes(data), limits)
+        return _decode_v2(bytes(data), limits, with_latest=data[0] == 3)
     except (IndexError, ValueError, KeyError, struct.error) as exc:
         raise StateDecodeError(f"corrupt state: {exc}") from None
 
 
-def _decode_v2(data: bytes, limits: StateLimits) -> UserState:
+def _decode_v2(data: bytes, limits: StateLimits, with_latest: bool) -> UserState:
+    """Versions 2 and 3 (``with_latest``)."""
     head, pos = _read_varints(data, 1, 6)
     n_window = head[5]
     entries, pos = _read_varints(data, pos, 4 * n_window + 1)
     n_bought = entries.pop()
-    bought_raw, pos = _read_varints(data, pos, 2 * n_bought + 1)
+    bought_raw, pos = _read_varints(data, pos, 2 * n_bought + 1 + with_latest)
+    n_latest = bought_raw.pop() if with_latest else 0
     n_seen = bought_raw.pop()
-    end = len(data) - 8 * n_seen  # the text ends where the event keys begin
+    keys_end = len(data) - n_latest  # the recommendation comes after the event keys
+    end = keys_end - 8 * n_seen  # the text ends where the event keys begin
 
     def text(size: int) -> str:
         nonlocal pos
@@ -209,7 +218,9 @@ def _decode_v2(data: bytes, limits: StateLimits) -> UserState:
     if pos != end:
         raise ValueError(f"{len(data) - pos} bytes where {8 * n_seen} event keys belong")
     seen = struct.unpack_from(f">{n_seen}Q", data, pos)
-    return _state(limits, head, window, bought, seen)
+    state = _state(limits, head, window, bought, seen)
+    state.latest = data[keys_end:]
+    return state
 
 
 def _state(limits: StateLimits, head: Sequence[int], window: list[Interaction],

@@ -30,13 +30,12 @@ from shopstream.config import Settings
 @dataclass(frozen=True)
 class Tables:
     user_state: TableT  # user_id -> streams.state_codec bytes
-    last_recs: TableT  # user_id -> the latest Recommendation as JSON bytes
     ad_caps: TableT  # "user_id\x1fcampaign_id" -> inference.freqcap bytes
     catalog: GlobalTableT  # item_id -> CatalogItem JSON bytes, on every worker
 
     def user_tables(self) -> tuple[TableT, ...]:
         """Every table keyed by user_id: an erasure deletes the user from each."""
-        return (self.user_state, self.last_recs)
+        return (self.user_state,)
 
 
 def create_tables(app: faust.App, settings: Settings,
@@ -49,7 +48,6 @@ def create_tables(app: faust.App, settings: Settings,
 
     return Tables(
         user_state=user_table("user_state", "per-user window, dedupe memory, bought items"),
-        last_recs=user_table("last_recs", "latest recommendation per user"),
         ad_caps=user_table("ad_caps", "recent ad events per user and campaign"),
         catalog=app.GlobalTable("catalog", partitions=1, key_type=str,
                                 value_type=bytes, help="catalog items by item_id",

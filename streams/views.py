@@ -17,7 +17,6 @@ from streams.metrics import WorkerMetrics
 def add_views(app: faust.App, handlers: EventHandlers, metrics: WorkerMetrics,
               events: faust.TopicT) -> None:
     """``events``: one input topic keyed by user_id (raw), whose partitions route requests."""
-    tables = handlers.tables
 
     @app.page("/health")
     class Health(View):
@@ -35,11 +34,10 @@ def add_views(app: faust.App, handlers: EventHandlers, metrics: WorkerMetrics,
             state = handlers.load_state(user_id)
             if state is None:
                 return self.json({"error": "unknown user"}, status=404)
-            latest = handlers.sink.get_row(tables.last_recs, user_id)
             return self.json({
                 "user_id": user_id,
                 "window": state.summary(now_ms()),
-                "latest_recommendation": orjson.loads(latest) if latest else None,
+                "latest_recommendation": orjson.loads(state.latest) if state.latest else None,
             })
 
     @app.page("/metrics")

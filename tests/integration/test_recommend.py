@@ -131,6 +131,9 @@ def test_frequency_cap_holds_across_a_restart(kafka, worker_factory, shop):
     worker.stop()
     worker.wipe_tables()  # the cap comes back from the changelog
     worker.start()
+    # so does the latest recommendation, kept in the user's state row
+    status, body = http_get(worker.web_port, f"/users/{user}")
+    assert body["latest_recommendation"]["trigger_event_id"] == f"{user}-v3"
     for n in range(4, 7):
         one_event(n)
     assert len(_all_ads(kafka, user)) == 2

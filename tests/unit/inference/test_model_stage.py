@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,6 +22,7 @@ from streams.handlers import Update
 from streams.metrics import WorkerMetrics
 from streams.recommend import ModelStage
 from streams.state import StateLimits, UserState
+from streams.state_codec import decode_state
 
 NOW_MS = int(time.time() * 1000) - 60_000
 
@@ -36,8 +38,10 @@ class RecordingSink:
     def put_row(self, table: Any, key: str, value: bytes | None, record: Any) -> None:
         self.rows[(table, key)] = value
 
-    def defer_row(self, table: Any, key: str, value: bytes, record: Any) -> None:
-        self.rows[(table, key)] = value  # the row as the next flush would write it
+    def defer_row(self, table: Any, key: str, value: bytes | Callable[[], bytes],
+                  record: Any) -> None:
+        # the row as the next flush would write it (a state row is made when written)
+        self.rows[(table, key)] = value if isinstance(value, bytes) else value()
 
     def get_row(self, table: Any, key: str, record: Any) -> bytes | None:
         return self.rows.get((table, key))
@@ -58,7 +62,7 @@ def stage(shared_registry, catalog):
     stage = ModelStage(settings, ModelRegistry(settings, providers=[CPU]), catalog,
                        WorkerMetrics())
     stage.sink = RecordingSink()  # type: ignore[assignment]
-    stage.tables = SimpleNamespace(last_recs="last_recs", ad_caps="ad_caps")  # type: ignore[assignment]
+    stage.tables = SimpleNamespace(user_state="user_state", ad_caps="ad_caps")  # type: ignore[assignment]
     yield stage
     asyncio.run(stage.batcher.aclose())
 
@@ -85,8 +89,9 @@ def test_two_batches_in_flight_for_one_user_both_publish_in_order(stage):
 
     asyncio.run(run())
     assert stage.sink.triggers() == ["ann-1", "bob-1", "ann-2"]
-    latest = orjson.loads(stage.sink.rows[("last_recs", "ann")])
-    assert latest["trigger_event_id"] == "ann-2"
+    latest = orjson.loads(decode_state(stage.sink.rows[("user_state", "ann")],
+                                       StateLimits()).latest)
+    assert latest["trigger_event_id"] == "ann-2"  # in the user's state row
     assert stage._flights == {}
 
 

@@ -86,8 +86,8 @@ def test_smaller_limits_keep_the_newest():
 
 def test_first_byte_is_the_version_and_others_are_refused():
     data = encode_state(full_state())
-    assert data[0] == 2
-    for other in (b"\x00", b"\x03"):
+    assert data[0] == 3
+    for other in (b"\x00", b"\x04"):
         with pytest.raises(StateDecodeError, match="version"):
             decode_state(other + data[1:], LIMITS)
     with pytest.raises(StateDecodeError):
@@ -107,10 +107,25 @@ def test_truncated_or_padded_bytes_are_refused(cut):
     ("int", lambda n: str(1000 + 37 * n)),
     ("text", lambda n: f"item-{n % 7}-é"),  # its text table and bought items by window index
 ])
-def test_rows_written_by_version_1_are_still_read(name, ids):
-    data = (Path(__file__).parent / "data" / f"state_v1_{name}.bin").read_bytes()
-    assert data[0] == 1
-    assert_same(full_state(ids), decode_state(data, LIMITS))
+@pytest.mark.parametrize("version", [1, 2])
+def test_rows_written_by_earlier_versions_are_still_read(name, ids, version):
+    data = (Path(__file__).parent / "data" / f"state_v{version}_{name}.bin").read_bytes()
+    assert data[0] == version
+    back = decode_state(data, LIMITS)
+    assert_same(full_state(ids), back)
+    assert back.latest == b""  # it had a table of its own then
+
+
+def test_the_latest_recommendation_round_trips_after_the_event_keys():
+    state = full_state()
+    state.latest = b'{"user_id": "u", "items": []}'
+    data = encode_state(state)
+    assert data.endswith(state.latest)
+    back = decode_state(data, LIMITS)
+    assert_same(state, back)
+    assert back.latest == state.latest
+    with pytest.raises(StateDecodeError, match="corrupt"):
+        decode_state(data[:-1], LIMITS)  # a recommendation cut short
 
 
 def fresh_encoding(state: UserState) -> bytes:
