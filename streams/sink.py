@@ -1,13 +1,13 @@
 """What the worker writes while it handles views and clicks, through librdkafka: outputs,
 dead letters, and table rows (the local RocksDB store plus the changelog record).
 
-Why not Faust's own producer here: every event leads to about three records (its user's
-state row, the latest-recommendation row, the recommendation), and a record sent through
-Faust costs hundreds of microseconds of event-loop time (futures, its buffer, aiokafka's
-Python sender, callbacks, a RocksDB write of the persisted offset per record). Measured on
-this 2-core machine: a Faust agent taking batches of 256 and producing three records per
-event kept 6,500-9,500 events/s through librdkafka and 1,700 through Faust's producer,
-against 15,400 for an agent that only consumed.
+Why not Faust's own producer here: every event leads to two records (its user's state row
+and the recommendation; until 2026-11-30 a latest-recommendation row as well), and a record
+sent through Faust costs hundreds of microseconds of event-loop time (futures, its buffer,
+aiokafka's Python sender, callbacks, a RocksDB write of the persisted offset per record).
+Measured on this 2-core machine: a Faust agent taking batches of 256 and producing three
+records per event kept 6,500-9,500 events/s through librdkafka and 1,700 through Faust's
+producer, against 15,400 for an agent that only consumed.
 
 At-least-once holds as in Faust: Faust flushes its producer before it commits offsets,
 before it hands partitions over in a rebalance and when it stops, and ``flush_with`` makes
@@ -21,13 +21,14 @@ after them.
 
 Two librdkafka producers share that work: outputs and dead letters go out after a couple of
 milliseconds (``producer_linger_ms``), changelog rows after up to ``changelog_linger_ms``.
-librdkafka sends one partition per produce request, and each event touches a partition of
-three topics, so on live traffic (under one event per partition per millisecond) most
-requests carried one or two records; the broker's CPU went into requests, not records. The
-rows matter only at the next flush (a commit, a rebalance, a stop), which sends them at once.
+librdkafka sends one partition per produce request, and each event touched a partition of
+three topics (two since 2026-11-30), so on live traffic (under one event per partition per
+millisecond) most requests carried one or two records; the broker's CPU went into requests,
+not records. The rows matter only at the next flush (a commit, a rebalance, a stop), which
+sends them at once.
 
-A row that changes with every event of its user (the user's state, the latest
-recommendation) can be deferred: it is written, store and changelog, once it has waited
+A row that changes with every event of its user (the user's state, which holds the latest
+recommendation too) can be deferred: it is written, store and changelog, once it has waited
 ``DEFER_AGE_S`` (at the next row deferred) or at a flush that writes them all (below),
 whichever comes first, as it is then; a user with several events meanwhile has each row
 written once, not for each event. Up to ``defer_max`` rows wait; beyond that the oldest is
@@ -329,7 +330,7 @@ class KafkaSink:
             # What Faust's own write does, without its second key encoding, the event context
             # and its key index (a Python LRU of key -> partition, ~1.5 us a write): a read
             # without an event finds the key through each partition's bloom filter instead
-            # and indexes it then. Every event writes two rows.
+            # and indexes it then. Every event writes a row.
             store._db_for_partition(partition).put(raw_key, value)
         else:
             with in_event(event):
