@@ -124,8 +124,8 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     sink = make_sink(settings)
     sink.assigned = app.consumer.assignment
     sink.flush_with(app.producer)
-    intake = KafkaIntake(settings, (t.VIEWS, t.CLICKS)) if settings.intake == "librdkafka" \
-        else None
+    intake = (KafkaIntake(settings, (t.VIEWS, t.CLICKS)) if settings.intake == "librdkafka"
+              else None)
     if intake is not None:
         intake.attach(app)
 
@@ -139,9 +139,9 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
         sink.add_table(table)
     if stage is None:
         stage = model_stage(settings, catalog_cache, metrics)
-    if isinstance(stage, ModelStage):
-        stage.bind(tables, sink)
     handlers = EventHandlers(settings, tables, metrics, sink, stage, catalog_cache)
+    if isinstance(stage, ModelStage):
+        stage.bind(tables, sink, handlers.keep_latest)
 
     @app.agent(raw_topic(app, t.VIEWS, t.CLICKS), concurrency=settings.agent_concurrency)
     async def interactions(stream: faust.StreamT[bytes]) -> None:
@@ -163,8 +163,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
         async for event in stream.events():
             await handlers.on_erasure(event)
 
-    for name, table in (("user_state", tables.user_state),
-                        ("ad_caps", tables.ad_caps)):
+    for name, table in (("user_state", tables.user_state), ("ad_caps", tables.ad_caps)):
         metrics.track_table(name, table.__len__)
     # the catalog as the filters see it: in memory, so counting it is free
     metrics.track_table("catalog", catalog_cache.__len__, max_age_s=0)

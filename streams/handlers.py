@@ -139,6 +139,16 @@ class EventHandlers:
         if len(self._states) > self._cache_size:
             self._states.popitem(last=False)
 
+    def keep_latest(self, user_id: str, recommendation: bytes, record: EventT) -> None:
+        """Keep the user's latest recommendation in their state row. The state as it is
+        now, not as it was when the recommendation's batch was taken: with no state cache,
+        that one is a copy that a later batch has since moved on from."""
+        state = self.load_state(user_id, record)
+        if state is None:  # erased meanwhile
+            return
+        state.latest = recommendation
+        defer_state(self.sink, self.tables, user_id, state, record)
+
     def forget_cached_states(self) -> None:
         """After a rebalance another worker may have written our users' rows: re-read them."""
         self._states.clear()

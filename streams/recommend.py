@@ -20,7 +20,7 @@ published while bench_worker drained batches of 256, 11% with batches of 512.)
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from faust.types import EventT
 
@@ -41,7 +41,7 @@ from schemas import (
 from shopstream import topics as t
 from shopstream.config import Settings
 from streams.catalog import CatalogCache
-from streams.handlers import Update, defer_state
+from streams.handlers import Update
 from streams.metrics import WorkerMetrics
 from streams.sink import KafkaSink
 from streams.tables import Tables
@@ -89,9 +89,12 @@ class ModelStage:
         self._submitted = 0
         self.tables: Tables | None = None
         self.sink: KafkaSink | None = None
+        # keeps a user's latest recommendation in their state row (EventHandlers.keep_latest)
+        self.keep_latest: Callable[[str, bytes, EventT], None] | None = None
 
-    def bind(self, tables: Tables, sink: KafkaSink) -> None:
-        self.tables, self.sink = tables, sink
+    def bind(self, tables: Tables, sink: KafkaSink,
+             keep_latest: Callable[[str, bytes, EventT], None]) -> None:
+        self.tables, self.sink, self.keep_latest = tables, sink, keep_latest
         self.watcher.start()
         log.info("serving model %s; %d ad campaigns", self.registry.current.version,
                  len(self.campaigns))
@@ -146,7 +149,7 @@ class ModelStage:
             self.sink.put_row(self.tables.ad_caps, cap_key(user_id, campaign_id), None, record)
 
     def _publish(self, update: Update, result: UserResult) -> None:
-        assert self.tables is not None and self.sink is not None
+        assert self.sink is not None and self.keep_latest is not None
         event, record = update.event, update.record
         emitted = now_ms()
         raw = Recommendation.wire(
@@ -156,8 +159,7 @@ class ModelStage:
         key = event.user_id.encode()
         # kept in the user's state row, deferred (streams.sink): written once for the events
         # and recommendations that come while it waits
-        update.state.latest = raw
-        defer_state(self.sink, self.tables, event.user_id, update.state, record)
+        self.keep_latest(event.user_id, raw, record)
         self.sink.send(t.RECS, key, raw)
         self.metrics.count_out(t.RECS)
         self.metrics.latency.observe(max(0, emitted - event.ts) / 1000)

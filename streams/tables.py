@@ -47,7 +47,8 @@ def create_tables(app: faust.App, settings: Settings,
         return table
 
     return Tables(
-        user_state=user_table("user_state", "per-user window, dedupe memory, bought items"),
+        user_state=user_table("user_state", "per-user window, dedupe memory, bought items, "
+                              "latest recommendation"),
         ad_caps=user_table("ad_caps", "recent ad events per user and campaign"),
         catalog=app.GlobalTable("catalog", partitions=1, key_type=str,
                                 value_type=bytes, help="catalog items by item_id",

@@ -22,7 +22,6 @@ from streams.handlers import Update
 from streams.metrics import WorkerMetrics
 from streams.recommend import ModelStage
 from streams.state import StateLimits, UserState
-from streams.state_codec import decode_state
 
 NOW_MS = int(time.time() * 1000) - 60_000
 
@@ -31,6 +30,7 @@ class RecordingSink:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes | None]] = []
         self.rows: dict[tuple[Any, str], bytes | None] = {}
+        self.latest: dict[str, bytes] = {}
 
     def send(self, topic: str, key: bytes | None, value: bytes | None) -> None:
         self.sent.append((topic, key, value))
@@ -42,6 +42,9 @@ class RecordingSink:
                   record: Any) -> None:
         # the row as the next flush would write it (a state row is made when written)
         self.rows[(table, key)] = value if isinstance(value, bytes) else value()
+
+    def keep_latest(self, user_id: str, recommendation: bytes, record: Any) -> None:
+        self.latest[user_id] = recommendation  # what EventHandlers keeps in the state row
 
     def get_row(self, table: Any, key: str, record: Any) -> bytes | None:
         return self.rows.get((table, key))
@@ -62,7 +65,8 @@ def stage(shared_registry, catalog):
     stage = ModelStage(settings, ModelRegistry(settings, providers=[CPU]), catalog,
                        WorkerMetrics())
     stage.sink = RecordingSink()  # type: ignore[assignment]
-    stage.tables = SimpleNamespace(user_state="user_state", ad_caps="ad_caps")  # type: ignore[assignment]
+    stage.tables = SimpleNamespace(ad_caps="ad_caps")  # type: ignore[assignment]
+    stage.keep_latest = stage.sink.keep_latest  # type: ignore[attr-defined]
     yield stage
     asyncio.run(stage.batcher.aclose())
 
@@ -89,9 +93,8 @@ def test_two_batches_in_flight_for_one_user_both_publish_in_order(stage):
 
     asyncio.run(run())
     assert stage.sink.triggers() == ["ann-1", "bob-1", "ann-2"]
-    latest = orjson.loads(decode_state(stage.sink.rows[("user_state", "ann")],
-                                       StateLimits()).latest)
-    assert latest["trigger_event_id"] == "ann-2"  # in the user's state row
+    latest = orjson.loads(stage.sink.latest["ann"])
+    assert latest["trigger_event_id"] == "ann-2"  # the newest is kept
     assert stage._flights == {}
 
 
