@@ -7,6 +7,7 @@ everything, so importing this module connects to nothing and reads no environmen
 from __future__ import annotations
 
 import logging
+from contextlib import aclosing
 from typing import Any
 
 import faust
@@ -146,8 +147,9 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     @app.agent(raw_topic(app, t.VIEWS, t.CLICKS), concurrency=settings.agent_concurrency)
     async def interactions(stream: faust.StreamT[bytes]) -> None:
         if intake is not None:  # the stream stays empty: its partitions are read there
-            async for batch in intake.batches():
-                await handlers.on_interactions(batch)  # type: ignore[arg-type]
+            async with aclosing(intake.batches()) as taken:  # a failed batch ends at once
+                async for batch in taken:
+                    await handlers.on_interactions(batch)  # type: ignore[arg-type]
             return
         batches = take_batches(app, stream, settings.max_batch_size, settings.max_wait_ms / 1000)
         async for records in batches:

@@ -37,7 +37,7 @@ import logging
 import queue
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Collection, Iterable, Iterator
 from typing import Any, cast
 
 import faust
@@ -306,9 +306,11 @@ class KafkaIntake:
         self._count += len(records)
         self._ready.set()
 
-    async def batches(self) -> AsyncIterator[list[IntakeRecord]]:
-        """Yield micro-batches; each is handled when the caller asks for the next (or
-        stops). Actors may share the intake: each takes its own batches."""
+    async def batches(self) -> AsyncGenerator[list[IntakeRecord], None]:
+        """Yield micro-batches; each is handled when the caller asks for the next. One the
+        caller did not finish (it raised, or was cancelled, and closed this) is not: its
+        offsets are not committed, so it is read again. Actors may share the intake: each
+        takes its own batches."""
         while True:
             while not (self._taking and self._count):
                 self._ready.clear()
@@ -321,13 +323,15 @@ class KafkaIntake:
             batch, ranges = self._take()
             self._in_flight += 1
             self._settled.clear()
+            finished = False
             try:
                 yield batch
+                finished = True
             finally:
                 self._in_flight -= 1
                 if not self._in_flight:
                     self._settled.set()
-                if generation == self._generation:
+                if finished and generation == self._generation:
                     self._done(ranges)
 
     def _take(self) -> tuple[list[IntakeRecord], dict[TP, tuple[int, int]]]:

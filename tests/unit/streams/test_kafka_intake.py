@@ -56,6 +56,13 @@ def test_a_batch_takes_from_each_partition_in_turn_keeping_each_ones_order():
     assert second == [(0, 13), (0, 14), (0, 15)]
 
 
+async def finish(batches):
+    """What an actor does when it has handled its batch: ask for the next (none come)."""
+    asking = asyncio.ensure_future(batches.__anext__())
+    await asyncio.sleep(0.01)
+    asking.cancel()
+
+
 def test_the_offset_to_commit_waits_for_a_batch_still_being_handled():
     async def body():
         intake = intake_holding(*[(A, n) for n in range(5, 9)], max_batch_size=2)
@@ -63,13 +70,24 @@ def test_the_offset_to_commit_waits_for_a_batch_still_being_handled():
         await one.__anext__()  # offsets 5-6, being handled
         await two.__anext__()  # 7-8
         seen = [intake.handled()[A]]
-        await two.aclose()  # the later batch is done first
+        await finish(two)  # the later batch is done first
         seen.append(intake.handled()[A])
-        await one.aclose()
+        await finish(one)
         seen.append(intake.handled()[A])
         return seen
 
     assert run(body) == [5, 5, 9]
+
+
+def test_a_batch_whose_handling_failed_is_not_counted_as_handled():
+    async def body():
+        intake = intake_holding(*[(A, n) for n in range(3)], max_batch_size=2)
+        batches = intake.batches()
+        await batches.__anext__()  # offsets 0-1
+        await batches.aclose()  # the actor raised: aclosing closed its batches
+        return intake.handled()[A], intake._in_flight
+
+    assert run(body) == (0, 0)  # read again after a restart; nothing waits for it
 
 
 def test_settling_waits_for_batches_being_handled_and_drops_what_was_not_taken():
@@ -80,7 +98,7 @@ def test_settling_waits_for_batches_being_handled_and_drops_what_was_not_taken()
         settled = asyncio.ensure_future(intake.settle())
         await asyncio.sleep(0.05)
         waited = not settled.done()
-        await batches.aclose()
+        await finish(batches)
         await settled
         intake._arrive(intake._generation - 1, [record(A, 4)])  # read before it settled
         return waited, intake.handled(), intake._count
