@@ -43,13 +43,6 @@ from streams.tables import Tables
 log = logging.getLogger(__name__)
 
 
-def defer_state(sink: KafkaSink, tables: Tables, user_id: str, state: UserState,
-                record: EventT) -> None:
-    """Have the sink write the user's state row later, encoded as the state is then (one
-    write for all the changes meanwhile, the latest recommendation included)."""
-    sink.defer_row(tables.user_state, user_id, functools.partial(encode_state, state), record)
-
-
 class Update(NamedTuple):  # a tuple: one per user and batch
     """A user whose window changed in a batch, with the newest accepted event that did it."""
 
@@ -139,6 +132,12 @@ class EventHandlers:
         if len(self._states) > self._cache_size:
             self._states.popitem(last=False)
 
+    def _defer_state(self, user_id: str, state: UserState, record: EventT) -> None:
+        """Have the sink write the user's state row later, encoded as the state is then (one
+        write for all the changes meanwhile, the latest recommendation included)."""
+        self.sink.defer_row(self.tables.user_state, user_id,
+                            functools.partial(encode_state, state), record)
+
     def keep_latest(self, user_id: str, recommendation: bytes, record: EventT) -> None:
         """Keep the user's latest recommendation in their state row. The state as it is
         now, not as it was when the recommendation's batch was taken: with no state cache,
@@ -147,7 +146,7 @@ class EventHandlers:
         if state is None:  # erased meanwhile
             return
         state.latest = recommendation
-        defer_state(self.sink, self.tables, user_id, state, record)
+        self._defer_state(user_id, state, record)
 
     def forget_cached_states(self) -> None:
         """After a rebalance another worker may have written our users' rows: re-read them."""
@@ -187,7 +186,7 @@ class EventHandlers:
         # read it), filed under the newest event's partition and written as the state is
         # then (streams.sink): once for all of the user's events while it waits.
         for user, update in updates.items():
-            defer_state(self.sink, self.tables, user, update.state, update.record)
+            self._defer_state(user, update.state, update.record)
         if updates:
             await self.stage.on_updates(list(updates.values()))
         self.sink.poll()
