@@ -112,9 +112,11 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
         name_consumer_thread(app)
     else:
         client_on_loop(app)
+    intake = (KafkaIntake(settings, (t.VIEWS, t.CLICKS)) if settings.intake == "librdkafka"
+              else None)
     # with the intake, Faust's client reads only low-volume topics (its fetch rounds cost the
     # loop and the broker ~85 ms of CPU a second each at a 10 ms wait)
-    tune_fetches(app, settings.fetch_max_wait_ms if settings.intake == "faust"
+    tune_fetches(app, settings.fetch_max_wait_ms if intake is None
                  else settings.faust_fetch_max_wait_ms, settings.fetch_min_bytes)
     wait_briefly_for_records(app, RECORDS_WAIT_S)
     seek_before_streaming(app)
@@ -125,8 +127,6 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     sink = make_sink(settings)
     sink.assigned = app.consumer.assignment
     sink.flush_with(app.producer)
-    intake = (KafkaIntake(settings, (t.VIEWS, t.CLICKS)) if settings.intake == "librdkafka"
-              else None)
     if intake is not None:
         intake.attach(app)
 
