@@ -152,8 +152,9 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
                     await handlers.on_interactions(batch)  # type: ignore[arg-type]
             return
         batches = take_batches(app, stream, settings.max_batch_size, settings.max_wait_ms / 1000)
-        async for records in batches:
-            await handlers.on_interactions(records)
+        async with aclosing(batches) as taken:  # a failed batch ends at once, unacknowledged
+            async for records in taken:
+                await handlers.on_interactions(records)
 
     @app.agent(raw_topic(app, t.CATALOG))
     async def catalog(stream: faust.StreamT[bytes]) -> None:
