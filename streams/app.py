@@ -129,6 +129,7 @@ def create_app(settings: Settings, stage: InferenceStage | None = None) -> faust
     sink.flush_with(app.producer)
     if intake is not None:
         intake.attach(app)
+        metrics.track_lag(intake.lag)
 
     async def settle() -> None:  # before a revoke's commit
         if intake is not None:

@@ -27,6 +27,10 @@ How it fits with Faust, which still does everything else:
   batches, waits for those being handled, and drops the records it holds that were not
   taken (their offsets are not committed, so their next owner reads them); then the sink
   flushes and the offsets are committed (streams.consumer.commit_before_revoke).
+- Once a second the thread also reads its partitions' end offsets (what librdkafka's
+  fetches found) for ``lag``, which the worker's metrics report. Only this thread calls
+  the consumer: asked from the event loop while the thread was in ``poll``,
+  ``get_watermark_offsets`` did not return (confluent-kafka 2.16).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Collection, Iterable, Iterator
 from typing import Any, cast
@@ -53,6 +58,7 @@ POLL_S = 0.1  # the longest the thread waits for a record before it looks for co
 # the longest a rebalance or a stop waits for batches being handled before it commits
 SETTLE_TIMEOUT_S = 30.0
 CLOSE_TIMEOUT_S = 10.0
+ENDS_EVERY_S = 1.0  # how often the thread reads its partitions' end offsets (lag)
 
 
 class IntakeMessage:
@@ -121,6 +127,8 @@ class KafkaIntake:
         self._taken_to: dict[TP, int] = {}  # per partition: the offset after the last taken
         self._handled: dict[TP, int] = {}  # per partition: every record below it is handled
         self._ahead: dict[TP, dict[int, int]] = {}  # batches done before an earlier one
+        # per partition read, (end offset, position) as the thread last read them (for lag)
+        self._ends: dict[TP, tuple[int, int]] = {}
 
     # --- wiring into Faust's consumer -------------------------------------------------
     def attach(self, app: faust.App) -> None:
@@ -262,6 +270,8 @@ class KafkaIntake:
         hand_over, arrive = self._loop.call_soon_threadsafe, self._arrive
         consumer = self._make_consumer(self._settings)
         generation, reading = 0, False  # the assignment the consumer reads
+        parts: list[TopicPartition] = []
+        ends_due = 0.0
         try:
             while True:
                 try:  # assignments come between reads; with none, wait for one
@@ -273,9 +283,13 @@ class KafkaIntake:
                         return
                     generation, tps = command
                     # each partition from the group's committed offset (or the reset policy)
-                    consumer.assign([TopicPartition(tp.topic, tp.partition) for tp in tps])
-                    reading = bool(tps)
+                    parts = [TopicPartition(tp.topic, tp.partition) for tp in tps]
+                    consumer.assign(parts)
+                    reading, ends_due, self._ends = bool(tps), 0.0, {}
                     continue
+                if time.monotonic() >= ends_due:  # read here: the consumer is this thread's
+                    ends_due = time.monotonic() + ENDS_EVERY_S
+                    self._ends = _ends(consumer, parts)
                 first = consumer.poll(POLL_S)
                 if first is None:
                     continue
@@ -285,6 +299,7 @@ class KafkaIntake:
         except Exception as exc:  # noqa: BLE001 — handed to the worker, which stops
             hand_over(self._failed, exc)
         finally:
+            self._ends = {}
             consumer.close()
 
     # --- the event loop's side ----------------------------------------------------------
@@ -374,6 +389,30 @@ class KafkaIntake:
     def handled(self) -> dict[TP, int]:
         """Per partition, the offset to commit: every record below it is handled."""
         return dict(self._handled)
+
+    def lag(self) -> dict[TP, int]:
+        """Per partition read here, the records not handled yet: its end offset, as the
+        thread last read it (at most ENDS_EVERY_S ago, from what the fetches found), less
+        the offset below which every record is handled. A partition whose end or start is
+        not known yet (nothing fetched since it was assigned) is left out."""
+        lags: dict[TP, int] = {}
+        for tp, (end, position) in self._ends.items():
+            start = self._handled.get(tp)
+            if start is None:  # no batch of it taken since it was assigned
+                waiting = self._pending.get(tp)
+                start = waiting[0].message.offset if waiting else position
+            if tp in self._assigned and end >= 0 and start >= 0:
+                lags[tp] = max(0, end - start)
+        return lags
+
+
+def _ends(consumer: Consumer, parts: list[TopicPartition]) -> dict[TP, tuple[int, int]]:
+    """Each partition's end offset as its last fetch found it and the consumer's position
+    in it (both kept by librdkafka: no request is made); on the consumer's thread."""
+    positions = consumer.position(parts) if parts else []
+    return {TP(p.topic, p.partition): (consumer.get_watermark_offsets(p, cached=True)[1],
+                                       at.offset)
+            for p, at in zip(parts, positions, strict=True)}
 
 
 def _records(messages: list[Message]) -> list[IntakeRecord]:

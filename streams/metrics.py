@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+from faust.types import TP
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
@@ -73,6 +74,11 @@ class WorkerMetrics:
 
         self.table_rows.labels(table=name).set_function(rows)
 
+    def track_lag(self, lag: Callable[[], Mapping[TP, int]]) -> None:
+        """Report each input partition's records not handled yet, as ``lag`` gives them when
+        scraped (streams.kafka_intake.KafkaIntake.lag)."""
+        self.registry.register(InputLag(lag))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -118,4 +124,21 @@ class ThreadCPU(Collector):
                                      "CPU time of the worker's threads", labels=["thread"])
         for name, seconds in sorted(thread_cpu_seconds().items()):
             family.add_metric([name], seconds)
+        yield family
+
+
+class InputLag(Collector):
+    """``shopstream_input_lag{topic,partition}``: records of an input partition this worker
+    reads that it has not handled yet (the partition's end offset as last fetched, less the
+    offset below which every record is handled)."""
+
+    def __init__(self, lag: Callable[[], Mapping[TP, int]]) -> None:
+        self._lag = lag
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("shopstream_input_lag",
+                                   "records of an input partition not handled yet",
+                                   labels=["topic", "partition"])
+        for tp, records in sorted(self._lag().items()):
+            family.add_metric([tp.topic, str(tp.partition)], records)
         yield family

@@ -3,6 +3,7 @@ dead letters, dedupe, crash recovery from changelogs, erasure."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import orjson
@@ -184,6 +185,9 @@ def test_a_worker_stopping_commits_every_view_it_handled(kafka, worker_factory):
     send_json(kafka, t.VIEWS, [view(u, f"item-{n}", n) for n in range(3) for u in users])
     for user in users:
         wait_for(lambda u=user: len(_window(worker.web_port, u) or ()) == 3, what="windows")
+    # the metrics report each views partition, every record of it handled
+    wait_for(lambda: _input_lag(worker.web_port, t.VIEWS)
+             == {p: 0.0 for p in range(kafka.topic_partitions)}, what="views lag of 0")
     worker.stop()  # SIGTERM: a graceful stop
     assert f"reading {2 * kafka.topic_partitions} partitions of {t.CLICKS}, {t.VIEWS}" in (
         worker.log_path.read_text())
@@ -197,3 +201,10 @@ def test_a_worker_stopping_commits_every_view_it_handled(kafka, worker_factory):
         group.close()
     assert sum(ends.values()) >= 3 * len(users)  # other tests' views are there too
     assert committed == ends  # every view the group has read
+
+
+def _input_lag(port: int, topic: str) -> dict[int, float]:
+    """``shopstream_input_lag`` of each of ``topic``'s partitions, from the worker's metrics."""
+    found = re.findall(rf'^shopstream_input_lag\{{partition="(\d+)",topic="{re.escape(topic)}"\}} '
+                       r"(\S+)$", metrics_text(port), re.M)
+    return {int(partition): float(value) for partition, value in found}

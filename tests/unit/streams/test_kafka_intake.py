@@ -121,6 +121,24 @@ def test_records_read_before_the_assignment_changed_are_dropped():
     assert run(body) == [(1, 7)]
 
 
+def test_lag_counts_each_partitions_records_from_the_first_not_handled_to_its_end():
+    async def body():
+        intake = intake_holding(*[(A, n) for n in range(10, 16)], max_batch_size=3)
+        seen = [intake.lag()]  # the thread has read no end offsets yet
+        intake._ends = {A: (16, 16), B: (3, 3)}  # as the thread read them: (end, position)
+        seen.append(intake.lag())  # A: fetched, none taken; B: read to its end
+        batches = intake.batches()
+        await batches.__anext__()  # A 10-12, being handled
+        seen.append(intake.lag())
+        await finish(batches)
+        seen.append(intake.lag())
+        intake._ends = {A: (20, 16), B: (-1001, -1001)}  # B's end not known yet
+        seen.append(intake.lag())
+        return seen
+
+    assert run(body) == [{}, {A: 6, B: 0}, {A: 6, B: 0}, {A: 3, B: 0}, {A: 7}]
+
+
 class FakeConsumer:
     """What the intake's thread calls on a confluent_kafka.Consumer."""
 
@@ -137,6 +155,13 @@ class FakeConsumer:
             return self.messages.pop(0)
         threading.Event().wait(min(timeout, 0.01))
         return None
+
+    def position(self, parts):
+        return [SimpleNamespace(offset=-1001) for _ in parts]
+
+    def get_watermark_offsets(self, part, cached=False):
+        assert cached  # no request to the broker
+        return -1001, -1001
 
     def consume(self, n, timeout):
         taken, self.messages = self.messages[:n], self.messages[n:]

@@ -1,10 +1,12 @@
-"""The worker's per-thread CPU metric (streams.metrics)."""
+"""The worker's own metrics (streams.metrics): CPU by thread, input lag."""
 
 from __future__ import annotations
 
 import re
 import threading
 import time
+
+from faust.types import TP
 
 from streams.metrics import WorkerMetrics, thread_cpu_seconds
 
@@ -42,3 +44,15 @@ def test_the_metrics_page_reports_cpu_by_thread():
     found = re.search(r'^shopstream_thread_cpu_seconds_total\{thread="MainThread"\} (\S+)$',
                       text, re.M)
     assert found and float(found.group(1)) > 0
+
+
+def test_the_metrics_page_reports_each_input_partitions_lag_as_given_when_scraped():
+    lags = {TP("events.views", 1): 7, TP("events.clicks", 0): 0}
+    metrics = WorkerMetrics()
+    metrics.track_lag(lambda: lags)
+    first = metrics.render().decode()
+    lags[TP("events.views", 1)] = 2
+    second = metrics.render().decode()
+    assert 'shopstream_input_lag{partition="1",topic="events.views"} 7.0' in first
+    assert 'shopstream_input_lag{partition="0",topic="events.clicks"} 0.0' in first
+    assert 'shopstream_input_lag{partition="1",topic="events.views"} 2.0' in second
