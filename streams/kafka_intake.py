@@ -287,8 +287,9 @@ class KafkaIntake:
                     consumer.assign(parts)
                     reading, ends_due, self._ends = bool(tps), 0.0, {}
                     continue
-                if time.monotonic() >= ends_due:  # read here: the consumer is this thread's
-                    ends_due = time.monotonic() + ENDS_EVERY_S
+                now = time.monotonic()
+                if now >= ends_due:  # read here: the consumer is this thread's
+                    ends_due = now + ENDS_EVERY_S
                     self._ends = _ends(consumer, parts)
                 first = consumer.poll(POLL_S)
                 if first is None:
@@ -397,11 +398,13 @@ class KafkaIntake:
         not known yet (nothing fetched since it was assigned) is left out."""
         lags: dict[TP, int] = {}
         for tp, (end, position) in self._ends.items():
+            if tp not in self._assigned:  # read before the assignment changed
+                continue
             start = self._handled.get(tp)
             if start is None:  # no batch of it taken since it was assigned
                 waiting = self._pending.get(tp)
                 start = waiting[0].message.offset if waiting else position
-            if tp in self._assigned and end >= 0 and start >= 0:
+            if end >= 0 and start >= 0:
                 lags[tp] = max(0, end - start)
         return lags
 
