@@ -84,8 +84,8 @@ class Settings(BaseSettings):
     commit_interval_s: float = Field(
         2.8, gt=0,
         description="how often the worker commits its input offsets; each commit first waits "
-        "up to 0.5 s for the rows deferred before it to be written (Faust's default; Kafka "
-        "Streams' is 30)",
+        "up to deferred_row_age_s for the rows deferred before it to be written (Faust's "
+        "default; Kafka Streams' is 30)",
     )
     fetch_max_wait_ms: int = Field(
         10, ge=1, le=60_000,
@@ -142,9 +142,14 @@ class Settings(BaseSettings):
         100_000, ge=0, description="decoded user states kept in memory per worker (0: none)"
     )
     deferred_rows: int = Field(
-        4096, ge=0, description="table rows (a user's state and latest recommendation: two per "
-        "active user) that wait up to 0.5 s to be written, once "
-        "however many events changed them meanwhile (0: written at once; see streams.sink)"
+        4096, ge=0, description="user state rows (with the latest recommendation in each) that "
+        "wait up to deferred_row_age_s to be written, once however many events changed them "
+        "meanwhile (0: written at once; see streams.sink)"
+    )
+    deferred_row_age_s: float = Field(
+        2.0, gt=0, le=60,
+        description="how long a deferred row waits to be written; each commit first waits up "
+        "to this long for the rows deferred before it (streams.sink)"
     )
     deadletter_raw_limit: int = Field(
         4096, ge=0, description="bytes of a rejected record copied into its dead letter"

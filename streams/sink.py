@@ -29,7 +29,7 @@ sends them at once.
 
 A row that changes with every event of its user (the user's state, which holds the latest
 recommendation too) can be deferred: it is written, store and changelog, once it has waited
-``DEFER_AGE_S`` (at the next row deferred) or at a flush that writes them all (below),
+``defer_age_s`` (at the next row deferred) or at a flush that writes them all (below),
 whichever comes first, as it is then; a user with several events meanwhile has each row
 written once, not for each event. Up to ``defer_max`` rows wait; beyond that the oldest is
 written at once, so a shop with more users than that writes as before. Before a commit, the
@@ -46,6 +46,12 @@ Until 2026-11-30 every commit wrote all the rows deferred until then (600-1,250 
 events/s, 26-78 ms of the loop's time every 2.8 s), and the events handled meanwhile were
 late: in three runs alternating with it at ~4,000 events/s, letting them come due instead
 gave p99 70, 56, 66 ms against 143, 109, 82 (p50 25-28 against 35-45 ms).
+
+Rows waited 0.5 s until 2026-12-01, now 2 s (the setting ``deferred_row_age_s``): in
+bench_worker's latency runs, whose 512 users each have an event every ~0.1 s, a user's row
+was written every 0.5 s, ~1,000 rows a second; at 2 s the event loop used 82-88 µs of CPU
+an event against 90-98 (four runs each, alternating), 4 s gave 84. The cost: rows reach
+the changelog later, a commit waits longer for them, and a crash hands more events again.
 """
 
 from __future__ import annotations
@@ -110,16 +116,16 @@ def make_sink(settings: Settings) -> KafkaSink:
     delivery (a row's offset becomes its store's persisted offset)."""
     return KafkaSink(make_sink_producer(settings, report_only_errors=True),
                      make_sink_producer(settings, "rows", settings.changelog_linger_ms),
-                     defer_max=settings.deferred_rows)
+                     defer_max=settings.deferred_rows, defer_age_s=settings.deferred_row_age_s)
 
 
 KEY_CACHE_SIZE = 1 << 16
 WRITE_TURN = 64  # deferred rows a flush writes before it lets the loop do other work
-# The longest a row waits for a flush before it is written anyway. Rows written only at the
-# flush before each commit came in bursts: 1,100-2,500 rows every ~2.8 s at 2,700 events/s,
-# 40-340 ms of the loop's time, and 87% of the events later than the p99 came within
-# such a burst (one latency probe).
-DEFER_AGE_S = 0.5
+# The longest a row waits for a flush before it is written anyway (the worker's setting
+# deferred_row_age_s). Rows written only at the flush before each commit came in bursts:
+# 1,100-2,500 rows every ~2.8 s at 2,700 events/s, 40-340 ms of the loop's time, and 87% of
+# the events later than the p99 came within such a burst (one latency probe).
+DEFER_AGE_S: float = Settings.model_fields["deferred_row_age_s"].default
 SETTLE_POLL_S = 0.02
 SETTLE_SLACK_S = 0.05
 

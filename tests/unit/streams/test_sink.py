@@ -348,3 +348,12 @@ def test_a_row_in_a_rocksdb_store_is_where_fausts_reads_look_for_it(tmp_path):
     sink.put_row(table, "user-1", None, record(partition=3))
     with in_event(record(partition=3)):  # type: ignore[arg-type]
         assert table.data.get("user-1") is None
+
+
+def test_the_sink_defers_rows_as_the_settings_say():
+    from shopstream.config import Settings
+    from streams.sink import make_sink
+
+    sink = make_sink(Settings(kafka_bootstrap="127.0.0.1:9", deferred_rows=7,
+                              deferred_row_age_s=3.5))
+    assert (sink.defer_max, sink.defer_age_s) == (7, 3.5)
