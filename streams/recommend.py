@@ -126,12 +126,21 @@ class ModelStage:
             for update, flight in zip(updates, mine, strict=True):
                 self._land(update.event.user_id, flight)
             raise
-        for number, (update, flight, result) in enumerate(
-                zip(updates, mine, scored, strict=True), first):
+        kept: list[tuple[Update, bytes]] = []
+        # The oldest events' recommendations go out first (each is stamped as it is sent):
+        # a batch's records come partition by partition, not in time order. Their rows are
+        # kept once every record is out.
+        for i in sorted(range(len(updates)), key=lambda i: updates[i].event.ts):
+            update, flight, number = updates[i], mine[i], first + i
             # not when the user was erased meanwhile, nor after a later result of theirs
             if self._land(update.event.user_id, flight) and number > flight.published:
                 flight.published = number
-                self._publish(update, result)
+                kept.append((update, self._publish(update, scored[i])))
+        assert self.keep_latest is not None
+        for update, raw in kept:
+            # kept in the user's state row, deferred (streams.sink): written once for the
+            # events and recommendations that come while it waits
+            self.keep_latest(update.event.user_id, raw, update.record)
 
     def _land(self, user_id: str, flight: _Flight) -> bool:
         """One of the user's requests is back: False if the user was erased meanwhile."""
@@ -148,8 +157,9 @@ class ModelStage:
         for campaign_id in self.campaigns:
             self.sink.put_row(self.tables.ad_caps, cap_key(user_id, campaign_id), None, record)
 
-    def _publish(self, update: Update, result: UserResult) -> None:
-        assert self.sink is not None and self.keep_latest is not None
+    def _publish(self, update: Update, result: UserResult) -> bytes:
+        """Send the user's recommendation (and ad events); return the recommendation."""
+        assert self.sink is not None
         event, record = update.event, update.record
         emitted = now_ms()
         raw = Recommendation.wire(
@@ -157,9 +167,6 @@ class ModelStage:
             items=result.items,
             trigger_event_id=event.event_id, event_ts=event.ts, emitted_ts=emitted)
         key = event.user_id.encode()
-        # kept in the user's state row, deferred (streams.sink): written once for the events
-        # and recommendations that come while it waits
-        self.keep_latest(event.user_id, raw, record)
         self.sink.send(t.RECS, key, raw)
         self.metrics.count_out(t.RECS)
         self.metrics.latency.observe(max(0, emitted - event.ts) / 1000)
@@ -174,6 +181,7 @@ class ModelStage:
                 trigger_event_id=event.event_id, event_ts=event.ts, emitted_ts=emitted)
             self.sink.send(t.ADS, key, encode(target))
             self.metrics.count_out(t.ADS)
+        return raw
 
     def _cap(self, key: str, campaign_id: str, score: float, now: int,
              record: EventT) -> bool:

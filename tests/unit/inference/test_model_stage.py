@@ -98,6 +98,27 @@ def test_two_batches_in_flight_for_one_user_both_publish_in_order(stage):
     assert stage._flights == {}
 
 
+def test_a_batch_sends_its_oldest_events_first_and_keeps_rows_after_sending(stage):
+    states: dict[str, UserState] = {}
+    # a batch's records come partition by partition, so not in time order
+    batch = (updates(["ann"], 3, states) + updates(["bob"], 1, states)
+             + updates(["cy"], 2, states))
+    sent_when_kept: list[int] = []
+    keep = stage.keep_latest
+
+    def keep_latest(user_id: str, recommendation: bytes, record: Any) -> None:
+        sent_when_kept.append(len(stage.sink.sent))
+        keep(user_id, recommendation, record)
+
+    stage.keep_latest = keep_latest
+    asyncio.run(stage.on_updates(batch))
+    assert stage.sink.triggers() == ["bob-1", "cy-2", "ann-3"]
+    assert sent_when_kept == [3, 3, 3]
+    assert {user: orjson.loads(rec)["trigger_event_id"]
+            for user, rec in stage.sink.latest.items()} == {"ann": "ann-3", "bob": "bob-1",
+                                                             "cy": "cy-2"}
+
+
 def test_a_user_erased_while_scored_gets_no_recommendation(stage):
     states: dict[str, UserState] = {}
     batch = updates(["ann", "bob"], 1, states)
