@@ -4,7 +4,7 @@ Agents stay thin (see streams.app); everything here is ordinary async methods ov
 injected tables and a sink, so the flow reads top to bottom. Views and clicks come in
 micro-batches (streams.intake): the batch's states are updated and their rows handed
 to the sink without an await in between, then the batch goes to the inference stage. The
-sink writes a state row once it has waited half a second, or at the next flush, and
+sink writes a state row once it has waited ``deferred_row_age_s``, or at the next flush, and
 delivers what it queued before Faust commits the batch's offsets (streams.sink).
 """
 
