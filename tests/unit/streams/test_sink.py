@@ -10,7 +10,8 @@ import faust
 import pytest
 from faust.types import TP
 
-from streams.sink import WRITE_TURN, DeliveryError, KafkaSink
+from shopstream.config import Settings
+from streams.sink import WRITE_TURN, DeliveryError, KafkaSink, make_sink
 
 
 class FakeMessage:
@@ -351,9 +352,6 @@ def test_a_row_in_a_rocksdb_store_is_where_fausts_reads_look_for_it(tmp_path):
 
 
 def test_the_sink_defers_rows_as_the_settings_say():
-    from shopstream.config import Settings
-    from streams.sink import make_sink
-
     sink = make_sink(Settings(kafka_bootstrap="127.0.0.1:9", deferred_rows=7,
                               deferred_row_age_s=3.5))
     assert (sink.defer_max, sink.defer_age_s) == (7, 3.5)
