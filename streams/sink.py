@@ -50,7 +50,7 @@ gave p99 70, 56, 66 ms against 143, 109, 82 (p50 25-28 against 35-45 ms).
 Rows waited 0.5 s until 2026-12-01, now 2 s (the setting ``deferred_row_age_s``): in
 bench_worker's latency runs, whose 512 users each have an event every ~0.1 s, a user's row
 was written every 0.5 s, ~1,000 rows a second; at 2 s the event loop used 82-88 µs of CPU
-an event against 90-98 (four runs each, alternating), 4 s gave 84. The cost: rows reach
+an event against 90-98 (three runs each, alternating), 4 s gave 84. The cost: rows reach
 the changelog later, a commit waits longer for them, and a crash hands more events again.
 """
 
