@@ -58,6 +58,7 @@ from _common import (
     sessions,
     view_record,
 )
+from busy_cores import share_arg as busy_share
 
 from export import GRAPH_TOP_K
 from export.onnx_export import export_int8
@@ -276,6 +277,7 @@ def consume_only(settings: Settings, n: int, broker_pid: int,
 
 
 SENDER = [sys.executable, str(REPO / "bench" / "paced_sender.py")]
+BUSY = [sys.executable, str(REPO / "bench" / "busy_cores.py")]
 
 
 def send_paced(settings: Settings, rate: float, seconds: float, tag: str, linger_ms: float,
@@ -498,6 +500,9 @@ def main() -> None:
                         help="worker processes sharing the topics' partitions (default 1)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a worker setting, e.g. --set ort_threads=1 (repeatable)")
+    parser.add_argument("--busy", type=busy_share, metavar="SHARE",
+                        help="keep each core busy for this share of every 10 ms all run "
+                        "(bench/busy_cores.py): a slower or shared host")
     args = parser.parse_args()
     extra_env = {}
     for item in args.set:
@@ -513,6 +518,8 @@ def main() -> None:
     broker = LocalKafka(settings)
     broker.up()
     workers: list[subprocess.Popen] = []
+    busy = (subprocess.Popen([*BUSY, "--share", str(args.busy)], start_new_session=True)
+            if args.busy else None)
     try:
         create_topics(settings)
         models, model_name = ((tmp / "none", "none") if args.no_model else model_dir(tmp))
@@ -523,7 +530,8 @@ def main() -> None:
         produce_all(make_producer(settings), t.VIEWS, backlog)
         machine = f"{os.cpu_count()} cores, {cpu_model()}"
         print(f"backlog of {args.events} views on {t.VIEWS} after a lead-in of {lead}; "
-              f"model: {model_name}; {machine}")
+              f"model: {model_name}; {machine}"
+              + (f"; each core kept busy {args.busy:.0%} of the time" if args.busy else ""))
 
         broker_pid = broker.running_pid()
         assert broker_pid is not None
@@ -588,7 +596,7 @@ def main() -> None:
         result = {
             "model": model_name, "events": args.events, "lead_events": lead,
             "active_users": ACTIVE_USERS, "settings": extra_env,
-            "workers": args.workers,
+            "workers": args.workers, "busy_share": args.busy,
             "event_producer_linger_ms": args.producer_linger_ms,
             "event_sender_nice": args.sender_nice,
             "consume_only_events_per_s": base_rate,
@@ -634,6 +642,9 @@ def main() -> None:
         finished = True
     finally:
         stop_workers(workers)
+        if busy is not None:
+            os.killpg(busy.pid, signal.SIGTERM)
+            busy.wait()
         broker.down()
         # the broker's data and the workers' stores: tens of MB a run
         if finished and not args.keep:
