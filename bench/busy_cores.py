@@ -67,9 +67,12 @@ def main() -> None:
     os.sched_setaffinity(0, {cores[0]})
     try:
         spin(args.share, args.period_ms / 1000)
-    finally:
+    finally:  # bench_worker ends the whole group at once; alone, end the children here
         for pid in children:
-            os.kill(pid, signal.SIGTERM)
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
 
 if __name__ == "__main__":
