@@ -105,7 +105,10 @@ def _stopping(procs: list[subprocess.Popen[bytes]]) -> Iterator[None]:
                 proc.kill()
 
 
-def _replay_in_background(settings: Settings, rate: float, stop: threading.Event) -> None:
+def _replay_in_background(settings: Settings, rate: float, done: threading.Event,
+                          halt: threading.Event) -> threading.Thread:
+    """The replay in a thread of its own; it sets ``done`` when it is over, and ends early
+    (delivering what it has produced) once ``halt`` is set."""
     from streams.replay import ReplayOptions, run_replay
 
     def run() -> None:
@@ -113,11 +116,13 @@ def _replay_in_background(settings: Settings, rate: float, stop: threading.Event
                                 catalog=True, seq_base_ms=int(time.time() * 1000),
                                 progress=False)
         try:
-            run_replay(settings, options)
+            run_replay(settings, options, halt)
         finally:
-            stop.set()
+            done.set()
 
-    threading.Thread(target=run, name="demo-replay", daemon=True).start()
+    thread = threading.Thread(target=run, name="demo-replay", daemon=True)
+    thread.start()
+    return thread
 
 
 def _print_outputs(settings: Settings, run: str, deadline: float | None,
@@ -174,7 +179,8 @@ def run_demo(settings: Settings, duration: float | None, rate: float,
                       worker_data_dir=str(demo_dir / f"worker-{run}"),
                       campaigns_path=str(campaigns), consumer_offset_reset="latest")
     procs: list[subprocess.Popen[bytes]] = []
-    stop = threading.Event()
+    stop, halt = threading.Event(), threading.Event()
+    replay: threading.Thread | None = None
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with _stopping(procs):
@@ -189,7 +195,7 @@ def run_demo(settings: Settings, duration: float | None, rate: float,
             print(f"worker on http://127.0.0.1:{web_port}/users/<user_id>, logs in {demo_dir}")
             print(f"live page: http://127.0.0.1:{live_port}/")
             time.sleep(3)  # let the worker take its partitions before the first event
-            _replay_in_background(settings, rate, stop)
+            replay = _replay_in_background(settings, rate, stop, halt)
             print(f"replaying {settings.export_data.name} at {rate:g} events/s with a generated "
                   "catalog; recommendations and ad events follow (Ctrl-C to stop)")
             deadline = None if duration is None else time.monotonic() + duration
@@ -200,6 +206,9 @@ def run_demo(settings: Settings, duration: float | None, rate: float,
         print("stopping")
         return 0
     finally:
+        halt.set()  # the replay's producer must be done before its broker goes away
+        if replay is not None:
+            replay.join(settings.replay_delivery_timeout_s + 5)
         _delete_run_topics(settings, app_id)
         shutil.rmtree(demo_dir / f"worker-{run}", ignore_errors=True)
         if started_broker:

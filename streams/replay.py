@@ -15,6 +15,7 @@ memory bounded, since it cuts the file before the sort.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -93,8 +94,10 @@ def open_log(settings: Settings, options: ReplayOptions) -> Iterator[Item]:
     return _sorted_by_time(stream)
 
 
-def run_replay(settings: Settings, options: ReplayOptions) -> ReplaySummary:
-    """Replay the file; raises FormatMismatch or BrokerUnavailable before sending anything."""
+def run_replay(settings: Settings, options: ReplayOptions,
+               stop: threading.Event | None = None) -> ReplaySummary:
+    """Replay the file, or its part until ``stop`` is set (what was produced by then is
+    still delivered); raises FormatMismatch or BrokerUnavailable before sending anything."""
     from shopstream.localkafka import broker_answers
     from shopstream.topics import create_topics
 
@@ -106,7 +109,7 @@ def run_replay(settings: Settings, options: ReplayOptions) -> ReplaySummary:
     sender = _Sender(settings, options)
     try:
         with logging_redirect_tqdm():  # warnings print above the bar, not through it
-            sender.send_all(items)
+            sender.send_all(items, stop)
     finally:
         sender.finish()
     return sender.summary
@@ -153,8 +156,10 @@ class _Sender:
                         disable=None if options.progress else True)
         self.started = time.monotonic()
 
-    def send_all(self, items: Iterable[Item]) -> None:
+    def send_all(self, items: Iterable[Item], stop: threading.Event | None = None) -> None:
         for item in items:
+            if stop is not None and stop.is_set():
+                return
             if isinstance(item, BadLine):
                 self._skip(item)
                 continue

@@ -3,6 +3,8 @@ whether everything arrived (a stand-in producer plays the broker)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -88,6 +90,38 @@ def test_catalog_records_go_before_their_items_first_event(tmp_path, settings_fa
     topics = [topic for topic, _ in producer.produced]
     assert topics[:2] == ["catalog.items", topics[1]] and topics[1] != "catalog.items"
     assert topics.count("catalog.items") == 3
+
+
+def test_a_replay_told_to_stop_sends_no_more_and_delivers_what_it_produced(
+        tmp_path, settings_factory, stand_in):
+    stop = threading.Event()
+
+    class StoppedAtTen(StandInProducer):
+        def produce(self, *args: Any, **kwargs: Any) -> None:
+            super().produce(*args, **kwargs)
+            if len(self.produced) == 10:
+                stop.set()
+
+    producer = stand_in(StoppedAtTen())
+    summary = run_replay(settings_factory(), ReplayOptions(_log(tmp_path), progress=False),
+                         stop)
+    assert len(producer.produced) == 10
+    assert summary.sent == 10 and summary.ok
+
+
+def test_the_demos_replay_ends_soon_once_halted(tmp_path, settings_factory, stand_in):
+    from shopstream.demo import _replay_in_background
+
+    producer = stand_in(StandInProducer())
+    settings = settings_factory(export_data=_log(tmp_path, users=50, items=20))
+    done, halt = threading.Event(), threading.Event()
+    thread = _replay_in_background(settings, 20.0, done, halt)  # 1,000 events: ~50 s
+    time.sleep(0.3)
+    assert not done.is_set()
+    halt.set()
+    thread.join(5)
+    assert not thread.is_alive() and done.is_set()
+    assert 0 < len(producer.produced) < 100  # the 20-odd due by then, catalog records included
 
 
 def test_cli_exits_1_when_anything_was_not_delivered(tmp_path, stand_in, capsys):
