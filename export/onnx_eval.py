@@ -33,7 +33,8 @@ def run_graph(path: Path, cases: list[tuple[UserSeq, int]], max_len: int, batch:
     tops: list[np.ndarray] = []
     vecs: list[np.ndarray] = []
     starts = range(0, len(cases), batch)
-    for start in tqdm(starts, desc="evaluating", unit="batch", disable=not progress):
+    for start in tqdm(starts, desc="evaluating", unit="batch",
+                      disable=None if progress else True):
         chunk = [cases[i][0] for i in order[start:start + batch]]
         width = min(max_len, max(len(h.items) for h in chunk))
         feeds = {

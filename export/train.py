@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from export.metrics import hr_ndcg, ranks_full
 from export.model import SeqRec
@@ -101,39 +102,41 @@ def fit(model: SeqRec, split: Split, cfg: TrainConfig, progress: bool = True) ->
         valid = [valid[i] for i in pick]
     best_score, best_state, stale = -1.0, copy.deepcopy(model.state_dict()), 0
     started = time.monotonic()
-    epochs = tqdm(range(cfg.epochs), desc="training", unit="epoch", disable=not progress)
-    for epoch in epochs:
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * _lr_factor(epoch, cfg)
-        model.train()
-        total, count = 0.0, 0
-        for batch in train_batches(split.train, model.cfg.max_len, cfg.batch_size, rng):
-            loss = model.loss(batch.items, batch.events, batch.targets, cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            n = int((batch.targets > 0).sum())
-            total, count = total + float(loss.detach()) * n, count + n
-        scores = evaluate(model, valid, cfg.eval_batch) if valid else {}
-        row = {"epoch": epoch + 1, "loss": total / max(count, 1),
-               "seconds": time.monotonic() - started,
-               **{f"valid_{k}": v for k, v in scores.items()}}
-        result.history.append(row)
-        score = scores.get("ndcg@10", -float(row["loss"]))
-        if score > best_score:
-            best_score, best_state, stale = score, copy.deepcopy(model.state_dict()), 0
-            result.best_epoch, result.best_valid = epoch + 1, scores
-        else:
-            stale += 1
-        epochs.set_postfix(loss=f"{row['loss']:.3f}", ndcg10=f"{scores.get('ndcg@10', 0):.4f}",
-                           best=result.best_epoch)
-        log.info("epoch %d loss %.4f valid %s", epoch + 1, row["loss"], scores)
-        if valid and stale >= cfg.patience:
-            result.stopped = "early stop"
-            break
-        if cfg.max_minutes and time.monotonic() - started > cfg.max_minutes * 60:
-            result.stopped = "time limit"
-            break
+    epochs = tqdm(range(cfg.epochs), desc="training", unit="epoch",
+                  disable=None if progress else True)  # None: a bar on a terminal only
+    with logging_redirect_tqdm():  # each epoch's line prints above the bar
+        for epoch in epochs:
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * _lr_factor(epoch, cfg)
+            model.train()
+            total, count = 0.0, 0
+            for batch in train_batches(split.train, model.cfg.max_len, cfg.batch_size, rng):
+                loss = model.loss(batch.items, batch.events, batch.targets, cfg.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                n = int((batch.targets > 0).sum())
+                total, count = total + float(loss.detach()) * n, count + n
+            scores = evaluate(model, valid, cfg.eval_batch) if valid else {}
+            row = {"epoch": epoch + 1, "loss": total / max(count, 1),
+                   "seconds": time.monotonic() - started,
+                   **{f"valid_{k}": v for k, v in scores.items()}}
+            result.history.append(row)
+            score = scores.get("ndcg@10", -float(row["loss"]))
+            if score > best_score:
+                best_score, best_state, stale = score, copy.deepcopy(model.state_dict()), 0
+                result.best_epoch, result.best_valid = epoch + 1, scores
+            else:
+                stale += 1
+            epochs.set_postfix(loss=f"{row['loss']:.3f}", ndcg10=f"{scores.get('ndcg@10', 0):.4f}",
+                               best=result.best_epoch)
+            log.info("epoch %d loss %.4f valid %s", epoch + 1, row["loss"], scores)
+            if valid and stale >= cfg.patience:
+                result.stopped = "early stop"
+                break
+            if cfg.max_minutes and time.monotonic() - started > cfg.max_minutes * 60:
+                result.stopped = "time limit"
+                break
     model.load_state_dict(best_state)
     result.seconds = time.monotonic() - started
     return result
