@@ -130,7 +130,8 @@ def fit(model: SeqRec, split: Split, cfg: TrainConfig, progress: bool = True) ->
                 stale += 1
             epochs.set_postfix(loss=f"{row['loss']:.3f}", ndcg10=f"{scores.get('ndcg@10', 0):.4f}",
                                best=result.best_epoch)
-            log.info("epoch %d loss %.4f valid %s", epoch + 1, row["loss"], scores)
+            log.info("epoch %d loss %.4f valid %s", epoch + 1, row["loss"],
+                     " ".join(f"{k} {v:.4f}" for k, v in scores.items()) or "-")
             if valid and stale >= cfg.patience:
                 result.stopped = "early stop"
                 break
