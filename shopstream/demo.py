@@ -126,7 +126,7 @@ def _replay_in_background(settings: Settings, rate: float, done: threading.Event
 
 
 def _print_outputs(settings: Settings, run: str, deadline: float | None,
-                   stop: threading.Event) -> tuple[int, int]:
+                   replay_done: threading.Event) -> tuple[int, int]:
     consumer = make_consumer(settings, f"demo-{run}", **{"auto.offset.reset": "latest"})
     consumer.subscribe([t.RECS, t.ADS])
     watched: list[str] = []
@@ -139,7 +139,7 @@ def _print_outputs(settings: Settings, run: str, deadline: float | None,
                 last_status = time.monotonic()
                 print(f"  ... {recs} recommendations and {ads} ad events so far")
             if msg is None or msg.error():
-                if stop.is_set() and msg is None and time.monotonic() - last_status > 5:
+                if replay_done.is_set() and msg is None and time.monotonic() - last_status > 5:
                     break  # the replay is over and the outputs have dried up
                 continue
             out = orjson.loads(msg.value() or b"{}")
@@ -179,7 +179,7 @@ def run_demo(settings: Settings, duration: float | None, rate: float,
                       worker_data_dir=str(demo_dir / f"worker-{run}"),
                       campaigns_path=str(campaigns), consumer_offset_reset="latest")
     procs: list[subprocess.Popen[bytes]] = []
-    stop, halt = threading.Event(), threading.Event()
+    replay_done, halt = threading.Event(), threading.Event()
     replay: threading.Thread | None = None
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -195,11 +195,11 @@ def run_demo(settings: Settings, duration: float | None, rate: float,
             print(f"worker on http://127.0.0.1:{web_port}/users/<user_id>, logs in {demo_dir}")
             print(f"live page: http://127.0.0.1:{live_port}/")
             time.sleep(3)  # let the worker take its partitions before the first event
-            replay = _replay_in_background(settings, rate, stop, halt)
+            replay = _replay_in_background(settings, rate, replay_done, halt)
             print(f"replaying {settings.export_data.name} at {rate:g} events/s with a generated "
                   "catalog; recommendations and ad events follow (Ctrl-C to stop)")
             deadline = None if duration is None else time.monotonic() + duration
-            recs, ads = _print_outputs(settings, run, deadline, stop)
+            recs, ads = _print_outputs(settings, run, deadline, replay_done)
             print(f"{recs} recommendations and {ads} ad events in this run")
             return 0 if recs else 1
     except KeyboardInterrupt:
