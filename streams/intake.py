@@ -20,20 +20,29 @@ Faust's stream.
 A batch whose handling failed (the actor raised, or was cancelled, and closed the batches)
 is not acknowledged, so Faust's commits stop below it and it is read again after a restart
 or a rebalance. It is no longer tracked either, so a graceful stop does not wait for it.
-One case Faust's commit still lets through: where the failed batch held a single record of
-a partition, Faust's check for a gap above the committed offset (``Consumer._new_offset``)
-lets a gap of one offset pass (as a transaction marker leaves), and commits past it. The
-default intake (streams.kafka_intake) keeps its own offsets and has no such case.
+Nor is any later record of its partitions acknowledged until the next rebalance (they are
+read again too): Faust's commit would stop at a gap of two or more offsets anyway, but its
+check for a gap above the committed offset (``Consumer._new_offset``) lets a gap of one
+pass (as a transaction marker leaves), so a failed batch that held a single record of a
+partition would otherwise be committed past. The default intake (streams.kafka_intake)
+keeps its own offsets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncGenerator
 from typing import Any
 
 import faust
-from faust.types import EventT
+from faust.types import TP, EventT
+
+# per consumer, the partitions with a failed batch: the generation it failed in and its
+# lowest offset there; no record of that partition above it is acknowledged in that
+# generation (see above)
+_FAILED: weakref.WeakKeyDictionary[Any, dict[TP, tuple[int, int]]] = \
+    weakref.WeakKeyDictionary()
 
 
 async def take_batches(app: faust.App, stream: faust.StreamT[Any], max_records: int,
@@ -44,6 +53,7 @@ async def take_batches(app: faust.App, stream: faust.StreamT[Any], max_records: 
     queue: Any = stream.channel.queue  # type: ignore[attr-defined]  # the shared queue
     consumer: Any = app.consumer
     unacked = consumer._unacked_messages  # what a graceful stop or a rebalance waits for
+    failed = _FAILED.setdefault(consumer, {})
     flow = app.flow_control
     loop = asyncio.get_running_loop()
     while True:
@@ -79,8 +89,21 @@ async def take_batches(app: faust.App, stream: faust.StreamT[Any], max_records: 
             yield batch
             finished = True
         finally:
+            if not finished:
+                for event in batch:
+                    message = event.message
+                    if _below_failures(failed, message, generation):
+                        failed[message.tp] = (generation, message.offset)
             for event in batch:
-                if finished:
-                    event.message.ack(consumer)
-                else:  # not handled: left out of the commits, not waited for at a stop
-                    unacked.discard(event.message)
+                message = event.message
+                if _below_failures(failed, message, generation):
+                    message.ack(consumer)
+                else:  # not handled, or after one that was not: left out of the commits,
+                    unacked.discard(message)  # and not waited for at a stop
+
+
+def _below_failures(failed: dict[TP, tuple[int, int]], message: Any, generation: int) -> bool:
+    """Whether ``message`` comes before any failed record of its partition in this
+    generation (and so may be acknowledged)."""
+    held = failed.get(message.tp)
+    return held is None or held[0] != generation or message.offset < held[1]

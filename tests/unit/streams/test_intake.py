@@ -153,3 +153,47 @@ def test_a_stream_that_faust_ends_ends_the_batches_without_an_error(tmp_path):
         return [batch async for batch in take_batches(app, stream, 4, within=0.01)]
 
     assert run(tmp_path, body) == []
+
+
+def test_after_a_failed_lone_record_no_later_record_of_its_partition_is_acked(tmp_path):
+    """Faust's commit passes a gap of one offset: acking offset 3 after 2 failed would
+    commit past 2. Until the next rebalance, nothing after it in its partition is acked."""
+
+    async def body(app, queue, stream):
+        consumer = app.consumer
+        done, lone = [record(0), record(1)], record(2)
+        for r in [*done, lone]:
+            queue.put_nowait(r)
+
+        async def failing_actor():
+            async with contextlib.aclosing(take_batches(app, stream, 2, within=0.01)) as taken:
+                async for batch in taken:
+                    if batch[0] is lone:
+                        raise RuntimeError("handler failed")
+
+        with contextlib.suppress(RuntimeError):
+            await asyncio.wait_for(failing_actor(), timeout=2)
+        later = [record(3), record(4)]
+        for r in later:
+            queue.put_nowait(r)
+        batches = take_batches(app, stream, 2, within=0.01)  # a restarted actor
+        handled = await batches.__anext__()
+        app.consumer_generation_id = 2  # a rebalance: reading resumes from the commit
+        again = [record(2, generation=2), record(3, generation=2)]
+        for r in again:
+            queue.put_nowait(r)
+        await batches.__anext__()  # asking for the next batch settles the one before
+        queue.put_nowait(record(4, generation=2))
+        await batches.__anext__()
+        tp = lone.message.tp
+        return ([e.message.offset for e in handled],
+                [r.message.acked for r in [*done, lone, *later]],
+                [r.message in consumer._unacked_messages for r in later],
+                [r.message.acked for r in again], sorted(consumer._acked[tp]))
+
+    handled, acked, still_waited_for, acked_again, committable = run(tmp_path, body)
+    assert handled == [3, 4]
+    assert acked == [True, True, False, False, False]
+    assert still_waited_for == [False, False]  # a graceful stop does not hang on them
+    assert acked_again == [True, True]  # read again after the rebalance, and acked
+    assert committable == [0, 1, 2, 3]
