@@ -89,17 +89,16 @@ async def take_batches(app: faust.App, stream: faust.StreamT[Any], max_records: 
             yield batch
             finished = True
         finally:
-            if not finished:
-                for event in batch:
-                    message = event.message
-                    if _below_failures(failed, message, generation):
-                        failed[message.tp] = (generation, message.offset)
             for event in batch:
                 message = event.message
                 if _below_failures(failed, message, generation):
-                    message.ack(consumer)
-                else:  # not handled, or after one that was not: left out of the commits,
-                    unacked.discard(message)  # and not waited for at a stop
+                    if finished:
+                        message.ack(consumer)
+                        continue
+                    failed[message.tp] = (generation, message.offset)  # its lowest failure
+                # not handled, or after one that was not: left out of the commits, and not
+                # waited for at a stop
+                unacked.discard(message)
 
 
 def _below_failures(failed: dict[TP, tuple[int, int]], message: Any, generation: int) -> bool:
